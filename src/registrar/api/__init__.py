@@ -1,0 +1,1 @@
+"""HTTP only: parse, call one service function, shape the response (status, headers, body)."""

@@ -1,0 +1,62 @@
+"""create_app(settings): the ASGI application, its lifespan, middleware, handlers and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+
+from registrar import __version__
+from registrar.api import courses, enrollments, health, students
+from registrar.auth import check_declared
+from registrar.config import Settings
+from registrar.db import Database, open_database
+from registrar.middleware import RequestContext, RequestGate
+from registrar.openapi import openapi_document
+from registrar.problems import install_handlers
+from registrar.services.keys import KeyCache
+
+DESCRIPTION = """Students, courses and who is enrolled in what.
+
+Every endpoint but `/healthz` and these docs needs `Authorization: Bearer <token>`: press
+**Authorize** and paste a key (`registrar keys create --role admin`). Errors are RFC 9457 problems
+(`application/problem+json`)."""
+
+
+@dataclass
+class Runtime:
+    """What a worker holds between requests: its settings, its database and its key cache."""
+
+    settings: Settings
+    keys: KeyCache
+    db: Database = field(init=False)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = Runtime(settings, KeyCache(settings.key_cache_seconds))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        runtime.db = await open_database(settings)
+        try:
+            yield
+        finally:
+            await runtime.db.close()
+
+    app: FastAPI = FastAPIOffline(
+        title="registrar", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+        redirect_slashes=False, favicon_url=None,
+    )
+    app.state.runtime = runtime
+    for module in (students, courses, enrollments, health):
+        app.include_router(module.router)
+    check_declared(app.routes)
+    install_handlers(app)
+    app.add_middleware(RequestGate, routes=app.routes, runtime=runtime)
+    app.add_middleware(RequestContext, access_log=settings.access_log)
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,51 @@
+"""Settings: environment variables REGISTRAR_*, also read from ./.env (the environment wins)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Engine = Literal["sqlite", "postgresql"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REGISTRAR_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///./registrar.db"
+    db_pool_size: int = Field(default=10, ge=1, le=1000)
+    db_timeout: float = Field(default=5.0, gt=0)
+    db_statement_timeout: float = Field(default=30.0, gt=0)
+    key_cache_seconds: float = Field(default=1.0, ge=0, le=1.0)
+    shutdown_grace: float = Field(default=10.0, gt=0)
+    access_log: bool = True
+    log_level: str = "INFO"
+
+    @property
+    def engine(self) -> Engine:
+        scheme = self.database_url.split(":", 1)[0].split("+", 1)[0]
+        if scheme == "sqlite":
+            return "sqlite"
+        if scheme in ("postgresql", "postgres"):
+            return "postgresql"
+        raise ValueError(f"unsupported database URL scheme {scheme!r}: use sqlite:/// or postgresql://")
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The file of a sqlite:///relative or sqlite:////absolute URL."""
+        return Path(self.database_url.split(":///", 1)[1])
+
+    @property
+    def postgres_dsn(self) -> str:
+        """The plain libpq URL asyncpg takes, whatever driver suffix the user wrote."""
+        rest = self.database_url.split("://", 1)[1]
+        return f"postgresql://{rest}"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The URL with the driver SQLAlchemy (Alembic) should use."""
+        if self.engine == "sqlite":
+            return f"sqlite:///{self.sqlite_path}"
+        return "postgresql+asyncpg://" + self.database_url.split("://", 1)[1]

@@ -1,0 +1,79 @@
+"""What the services see of a database, whichever engine is behind it.
+
+A `Transaction` runs statements written once per engine (`Sql`); a `Database` hands out
+transactions (one per write use case) and plain connections (single-statement reads). Driver
+faults never leave this package as driver exceptions: a lost or busy database becomes
+`ServiceUnavailable`, a unique violation becomes `UniqueViolation`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeAlias
+
+Dialect = Literal["postgresql", "sqlite"]
+
+# asyncpg.Record and sqlite3.Row both answer row["column"] and row[index].
+Row: TypeAlias = Any
+
+_POSITIONAL = re.compile(r"\$(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Sql:
+    """One statement in both dialects. Written with $1-style parameters; the SQLite text defaults
+    to the same statement with ?1-style parameters, so only real differences are spelled twice."""
+
+    postgresql: str
+    sqlite: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.sqlite:
+            object.__setattr__(self, "sqlite", _POSITIONAL.sub(r"?\1", self.postgresql))
+
+    def text(self, dialect: Dialect) -> str:
+        return self.postgresql if dialect == "postgresql" else self.sqlite
+
+
+class UniqueViolation(Exception):
+    """A unique constraint refused a write (its name says which)."""
+
+    def __init__(self, constraint: str) -> None:
+        super().__init__(constraint)
+        self.constraint = constraint
+
+
+class Transaction(Protocol):
+    dialect: Dialect
+
+    async def fetch(self, sql: Sql, *args: Any) -> list[Row]: ...
+
+    async def fetchrow(self, sql: Sql, *args: Any) -> Row | None: ...
+
+    async def fetchval(self, sql: Sql, *args: Any) -> Any: ...
+
+    async def execute(self, sql: Sql, *args: Any) -> None: ...
+
+    async def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Bulk-load rows (COPY on PostgreSQL); for `registrar seed` and imports, not for serving."""
+        ...
+
+
+class Database(Protocol):
+    dialect: Dialect
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """A read-write transaction, committed when the block ends without an exception."""
+        ...
+
+    def connection(self) -> AbstractAsyncContextManager[Transaction]:
+        """A connection in autocommit mode, for reads that are one statement each."""
+        ...
+
+
+    async def close(self) -> None: ...
+
+

@@ -1,0 +1,109 @@
+"""PostgreSQL through an asyncpg pool: prepared statements, no ORM on the serving path."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from registrar.config import Settings
+from registrar.db.core import Dialect, Row, Sql, UniqueViolation
+from registrar.problems import ServiceUnavailable
+
+# Errors that mean "the database is away or refused to wait", not "the request is wrong".
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, statement timeout, cannot connect now
+    asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
+    asyncpg.exceptions.LockNotAvailableError,  # lock_timeout
+    asyncpg.exceptions.TransactionRollbackError,  # deadlock or serialization failure
+)
+
+
+class PostgresTransaction:
+    dialect: Dialect = "postgresql"
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: Sql, *args: Any) -> list[Row]:
+        try:
+            return await self._conn.fetch(sql.postgresql, *args)
+        except asyncpg.UniqueViolationError as exc:
+            raise UniqueViolation(exc.constraint_name or "") from None
+
+    async def fetchrow(self, sql: Sql, *args: Any) -> Row | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: Sql, *args: Any) -> Any:
+        row = await self.fetchrow(sql, *args)
+        return None if row is None else row[0]
+
+    async def execute(self, sql: Sql, *args: Any) -> None:
+        try:
+            await self._conn.execute(sql.postgresql, *args)
+        except asyncpg.UniqueViolationError as exc:
+            raise UniqueViolation(exc.constraint_name or "") from None
+
+    async def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        await self._conn.copy_records_to_table(table, records=rows, columns=list(columns))
+
+
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset round trip on release: the service never leaves session state behind
+    (advisory locks are transaction-scoped, no LISTEN, no cursors outside a transaction)."""
+
+
+class PostgresDatabase:
+    dialect: Dialect = "postgresql"
+
+    def __init__(self, pool: asyncpg.Pool, timeout: float) -> None:
+        self._pool = pool
+        self._timeout = timeout
+
+    @classmethod
+    async def open(cls, settings: Settings) -> PostgresDatabase:
+        pool = await asyncpg.create_pool(
+            settings.postgres_dsn,
+            min_size=0,
+            max_size=settings.db_pool_size,
+            timeout=settings.db_timeout,
+            reset=_no_reset,
+            server_settings={
+                "lock_timeout": str(int(settings.db_timeout * 1000)),
+                "statement_timeout": str(int(settings.db_statement_timeout * 1000)),
+                "idle_in_transaction_session_timeout": str(int(settings.db_statement_timeout * 1000)),
+                "application_name": "registrar",
+            },
+        )
+        return cls(pool, settings.db_timeout)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[PostgresTransaction]:
+        try:
+            async with self._pool.acquire(timeout=self._timeout) as conn:
+                yield PostgresTransaction(conn)
+        except UNAVAILABLE:
+            raise ServiceUnavailable() from None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresTransaction]:
+        try:
+            async with self._pool.acquire(timeout=self._timeout) as conn, conn.transaction():
+                yield PostgresTransaction(conn)
+        except UNAVAILABLE:
+            raise ServiceUnavailable() from None
+
+
+    async def close(self) -> None:
+        try:
+            await asyncio.wait_for(self._pool.close(), timeout=self._timeout)
+        except (TimeoutError, *UNAVAILABLE):
+            self._pool.terminate()

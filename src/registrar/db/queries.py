@@ -1,0 +1,337 @@
+"""Every statement that runs while serving: one function per query, both dialects side by side.
+
+Each function takes the transaction (or connection) its service opened. Statements are plain SQL
+text so that asyncpg and sqlite3 prepare and cache them once per connection; id lists travel as
+one array parameter (PostgreSQL `bigint[]`, SQLite JSON read with `json_each`), so the number of
+round trips of a request never grows with the number of ids in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from registrar.db.core import Row, Sql, Transaction
+
+STUDENT_COLUMNS = "id, name, email, created_at, updated_at"
+COURSE_COLUMNS = "id, code, title, capacity, enrolled, created_at, updated_at"
+
+# ---------------------------------------------------------------------------------------- students
+
+_INSERT_STUDENT = Sql(
+    "INSERT INTO students (name, email, created_at, updated_at) VALUES ($1, $2, $3, $3) "
+    f"ON CONFLICT DO NOTHING RETURNING {STUDENT_COLUMNS}"
+)
+
+
+async def insert_student(tx: Transaction, name: str, email: str, now: datetime) -> Row | None:
+    """The new student, or None when the e-mail is taken."""
+    return await tx.fetchrow(_INSERT_STUDENT, name, email, now)
+
+
+_STUDENT_PAGE = Sql(f"SELECT {STUDENT_COLUMNS} FROM students WHERE id > $1 ORDER BY id LIMIT $2")
+_STUDENT_BY_EMAIL = Sql(f"SELECT {STUDENT_COLUMNS} FROM students WHERE email = $1 AND id > $2 LIMIT $3")
+
+
+async def student_page(tx: Transaction, after: int, limit: int) -> list[Row]:
+    return await tx.fetch(_STUDENT_PAGE, after, limit)
+
+
+async def students_by_email(tx: Transaction, email: str, after: int, limit: int) -> list[Row]:
+    return await tx.fetch(_STUDENT_BY_EMAIL, email, after, limit)
+
+
+_STUDENT_WITH_COURSES = Sql(
+    "SELECT s.id, s.name, s.email, s.created_at, s.updated_at, "
+    "c.id AS course_id, c.code, c.title, sc.enrolled_at "
+    "FROM students s LEFT JOIN student_courses sc ON sc.student_id = s.id "
+    "LEFT JOIN courses c ON c.id = sc.course_id WHERE s.id = $1 ORDER BY c.id"
+)
+
+
+async def student_with_courses(tx: Transaction, student_id: int) -> list[Row]:
+    """One row per course of the student (course columns null when there is none); no rows when
+    the student does not exist."""
+    return await tx.fetch(_STUDENT_WITH_COURSES, student_id)
+
+
+_LOCK_STUDENT = Sql(
+    f"SELECT {STUDENT_COLUMNS} FROM students WHERE id = $1 FOR UPDATE",
+    f"SELECT {STUDENT_COLUMNS} FROM students WHERE id = ?1",
+)
+
+
+async def lock_student(tx: Transaction, student_id: int) -> Row | None:
+    return await tx.fetchrow(_LOCK_STUDENT, student_id)
+
+
+_UPDATE_STUDENT = Sql(
+    f"UPDATE students SET name = $2, email = $3, updated_at = $4 WHERE id = $1 RETURNING {STUDENT_COLUMNS}"
+)
+
+
+async def update_student(tx: Transaction, student_id: int, name: str, email: str, now: datetime) -> Row:
+    row = await tx.fetchrow(_UPDATE_STUDENT, student_id, name, email, now)
+    assert row is not None, "the caller holds the row lock"
+    return row
+
+
+_DELETE_STUDENT = Sql("DELETE FROM students WHERE id = $1")
+
+
+async def delete_student(tx: Transaction, student_id: int) -> None:
+    await tx.execute(_DELETE_STUDENT, student_id)
+
+
+# ----------------------------------------------------------------------------------------- courses
+
+_INSERT_COURSE = Sql(
+    "INSERT INTO courses (code, title, capacity, enrolled, created_at, updated_at) "
+    f"VALUES ($1, $2, $3, 0, $4, $4) ON CONFLICT DO NOTHING RETURNING {COURSE_COLUMNS}"
+)
+
+
+async def insert_course(tx: Transaction, code: str, title: str, capacity: int | None, now: datetime) -> Row | None:
+    """The new course, or None when the code is taken."""
+    return await tx.fetchrow(_INSERT_COURSE, code, title, capacity, now)
+
+
+_COURSE_PAGE = Sql(f"SELECT {COURSE_COLUMNS} FROM courses WHERE id > $1 ORDER BY id LIMIT $2")
+_COURSE_BY_CODE = Sql(f"SELECT {COURSE_COLUMNS} FROM courses WHERE code = $1 AND id > $2 LIMIT $3")
+_COURSE = Sql(f"SELECT {COURSE_COLUMNS} FROM courses WHERE id = $1")
+
+
+async def course_page(tx: Transaction, after: int, limit: int) -> list[Row]:
+    return await tx.fetch(_COURSE_PAGE, after, limit)
+
+
+async def courses_by_code(tx: Transaction, code: str, after: int, limit: int) -> list[Row]:
+    return await tx.fetch(_COURSE_BY_CODE, code, after, limit)
+
+
+async def course(tx: Transaction, course_id: int) -> Row | None:
+    return await tx.fetchrow(_COURSE, course_id)
+
+
+_LOCK_COURSE = Sql(
+    f"SELECT {COURSE_COLUMNS} FROM courses WHERE id = $1 FOR UPDATE",
+    f"SELECT {COURSE_COLUMNS} FROM courses WHERE id = ?1",
+)
+
+
+async def lock_course(tx: Transaction, course_id: int) -> Row | None:
+    return await tx.fetchrow(_LOCK_COURSE, course_id)
+
+
+_UPDATE_COURSE = Sql(
+    "UPDATE courses SET code = $2, title = $3, capacity = $4, updated_at = $5 "
+    f"WHERE id = $1 RETURNING {COURSE_COLUMNS}"
+)
+
+
+async def update_course(
+    tx: Transaction, course_id: int, code: str, title: str, capacity: int | None, now: datetime
+) -> Row:
+    row = await tx.fetchrow(_UPDATE_COURSE, course_id, code, title, capacity, now)
+    assert row is not None, "the caller holds the row lock"
+    return row
+
+
+_DELETE_COURSE = Sql("DELETE FROM courses WHERE id = $1")
+
+
+async def delete_course(tx: Transaction, course_id: int) -> None:
+    await tx.execute(_DELETE_COURSE, course_id)
+
+
+_ROSTER_PAGE = Sql(
+    "SELECT s.id, s.name, s.email, sc.enrolled_at FROM student_courses sc "
+    "JOIN students s ON s.id = sc.student_id "
+    "WHERE sc.course_id = $1 AND sc.student_id > $2 ORDER BY sc.student_id LIMIT $3"
+)
+
+
+async def roster_page(tx: Transaction, course_id: int, after: int, limit: int) -> list[Row]:
+    return await tx.fetch(_ROSTER_PAGE, course_id, after, limit)
+
+
+_COURSE_EXISTS = Sql("SELECT 1 FROM courses WHERE id = $1")
+
+
+async def course_exists(tx: Transaction, course_id: int) -> bool:
+    return await tx.fetchval(_COURSE_EXISTS, course_id) is not None
+
+
+# ------------------------------------------------------------------------------------- enrollments
+
+_ENROLLED_COURSE_IDS = Sql(
+    "SELECT sc.course_id FROM students s LEFT JOIN student_courses sc ON sc.student_id = s.id "
+    "WHERE s.id = $1 FOR UPDATE OF s",
+    "SELECT sc.course_id FROM students s LEFT JOIN student_courses sc ON sc.student_id = s.id WHERE s.id = ?1",
+)
+
+
+async def lock_student_course_ids(tx: Transaction, student_id: int) -> set[int] | None:
+    """Lock the student's row (every change to one student's courses queues behind it) and return
+    the ids of its courses; None when the student does not exist."""
+    rows = await tx.fetch(_ENROLLED_COURSE_IDS, student_id)
+    if not rows:
+        return None
+    return {r[0] for r in rows if r[0] is not None}
+
+
+_LOCK_SEATS = Sql(
+    "SELECT id, capacity, enrolled FROM courses WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
+    "SELECT id, capacity, enrolled FROM courses WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id",
+)
+
+
+async def lock_seats(tx: Transaction, course_ids: Sequence[int]) -> list[Row]:
+    """Lock the courses' rows in ascending id order and return their seat counts.
+
+    Two requests that touch overlapping courses take the locks in the same order, so they queue
+    instead of deadlocking, and the second one reads the seat count the first one committed.
+    """
+    return await tx.fetch(_LOCK_SEATS, sorted(course_ids))
+
+
+_ADD_SEATS = Sql(
+    "UPDATE courses SET enrolled = enrolled + $2 WHERE id = ANY($1::bigint[])",
+    "UPDATE courses SET enrolled = enrolled + ?2 WHERE id IN (SELECT value FROM json_each(?1))",
+)
+
+
+async def add_seats(tx: Transaction, course_ids: Sequence[int], delta: int) -> None:
+    """Move the seat counts of courses whose rows the caller has locked."""
+    if course_ids:
+        await tx.execute(_ADD_SEATS, list(course_ids), delta)
+
+
+_INSERT_ENROLLMENTS = Sql(
+    "INSERT INTO student_courses (student_id, course_id, enrolled_at) "
+    "SELECT $1, course_id, $3 FROM unnest($2::bigint[]) AS course_id",
+    "INSERT INTO student_courses (student_id, course_id, enrolled_at) "
+    "SELECT ?1, value, ?3 FROM json_each(?2)",
+)
+
+
+async def insert_enrollments(tx: Transaction, student_id: int, course_ids: Sequence[int], now: datetime) -> None:
+    if course_ids:
+        await tx.execute(_INSERT_ENROLLMENTS, student_id, list(course_ids), now)
+
+
+_DELETE_ENROLLMENTS = Sql(
+    "DELETE FROM student_courses WHERE student_id = $1 AND course_id = ANY($2::bigint[])",
+    "DELETE FROM student_courses WHERE student_id = ?1 AND course_id IN (SELECT value FROM json_each(?2))",
+)
+
+
+async def delete_enrollments(tx: Transaction, student_id: int, course_ids: Sequence[int]) -> None:
+    if course_ids:
+        await tx.execute(_DELETE_ENROLLMENTS, student_id, list(course_ids))
+
+
+_STUDENT_COURSES = Sql(
+    "SELECT c.id, c.code, c.title, sc.enrolled_at FROM student_courses sc "
+    "JOIN courses c ON c.id = sc.course_id WHERE sc.student_id = $1 ORDER BY sc.course_id"
+)
+
+
+async def student_courses(tx: Transaction, student_id: int) -> list[Row]:
+    return await tx.fetch(_STUDENT_COURSES, student_id)
+
+
+_STUDENT_COURSES_OR_MISSING = Sql(
+    "SELECT c.id, c.code, c.title, sc.enrolled_at FROM students s "
+    "LEFT JOIN student_courses sc ON sc.student_id = s.id LEFT JOIN courses c ON c.id = sc.course_id "
+    "WHERE s.id = $1 ORDER BY c.id"
+)
+
+
+async def student_courses_or_missing(tx: Transaction, student_id: int) -> list[Row] | None:
+    """The student's courses in one round trip; None when the student does not exist."""
+    rows = await tx.fetch(_STUDENT_COURSES_OR_MISSING, student_id)
+    if not rows:
+        return None
+    return [r for r in rows if r[0] is not None]
+
+
+# ---------------------------------------------------------------------------------------- api keys
+
+_INSERT_API_KEY = Sql(
+    "INSERT INTO api_keys (token_digest, role, name, created_at) VALUES ($1, $2, $3, $4) RETURNING id"
+)
+
+
+async def insert_api_key(tx: Transaction, digest: str, role: str, name: str | None, now: datetime) -> int:
+    key_id: int = await tx.fetchval(_INSERT_API_KEY, digest, role, name, now)
+    return key_id
+
+
+_ACTIVE_KEY = Sql("SELECT id, role, token_digest FROM api_keys WHERE token_digest = $1 AND revoked_at IS NULL")
+
+
+async def active_key(tx: Transaction, digest: str) -> Row | None:
+    return await tx.fetchrow(_ACTIVE_KEY, digest)
+
+
+_ALL_KEYS = Sql("SELECT id, role, name, created_at, revoked_at FROM api_keys ORDER BY id")
+
+
+async def all_keys(tx: Transaction) -> list[Row]:
+    return await tx.fetch(_ALL_KEYS)
+
+
+_REVOKE_KEY = Sql("UPDATE api_keys SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1 RETURNING id")
+
+
+async def revoke_key(tx: Transaction, key_id: int, now: datetime) -> bool:
+    """False when no key has that id; a key already revoked keeps its first revocation time."""
+    return await tx.fetchval(_REVOKE_KEY, key_id, now) is not None
+
+
+_ANY_KEY = Sql("SELECT 1 FROM api_keys LIMIT 1")
+
+
+async def any_key_exists(tx: Transaction) -> bool:
+    return await tx.fetchval(_ANY_KEY) is not None
+
+
+_FIRST_KEY_LOCK = Sql("SELECT pg_advisory_xact_lock(7420002)", "SELECT 1")
+
+
+async def serialize_first_key(tx: Transaction) -> None:
+    """Hosts starting at once on one PostgreSQL take turns deciding whether a first key is needed
+    (SQLite's write lock already does that)."""
+    await tx.execute(_FIRST_KEY_LOCK)
+
+
+_PING = Sql("SELECT 1")
+
+
+async def ping(tx: Transaction) -> None:
+    await tx.fetchval(_PING)
+
+
+# ------------------------------------------------------------------------------------ bulk loading
+
+_RESERVE_IDS = {
+    table: Sql(
+        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+        f"nextval(pg_get_serial_sequence('{table}', 'id')) + $1 - 1) - $1 + 1",
+        f"SELECT coalesce(max(id), 0) + 1 + 0 * ?1 FROM {table}",
+    )
+    for table in ("students", "courses")
+}
+_LOCK_FOR_BULK_LOAD = Sql(
+    "LOCK TABLE students, courses IN SHARE ROW EXCLUSIVE MODE",
+    "SELECT 1",  # BEGIN IMMEDIATE already keeps other writers out
+)
+
+
+async def reserve_ids(tx: Transaction, table: str, count: int) -> int:
+    """The first of `count` consecutive new ids of `table`; the caller inserts them explicitly.
+    Other writers wait on the table lock of `lock_for_bulk_load` until the transaction ends."""
+    await tx.execute(_LOCK_FOR_BULK_LOAD)
+    first: int = await tx.fetchval(_RESERVE_IDS[table], count)
+    return first

@@ -1,0 +1,111 @@
+"""The schema: what Alembic's migrations build and what the tests compare them against.
+
+The serving path does not use the ORM (its SQL is in `db/queries.py`); the mapped classes are for
+scripts and tests. Relationships raise on lazy loading, so a forgotten eager load fails loudly.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+)
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite keeps times as RFC 3339 text in UTC (what the serving path writes and returns as is);
+# PostgreSQL as timestamptz.
+Timestamp = DateTime(timezone=True).with_variant(
+    sqlite.DATETIME(
+        storage_format="%(year)04d-%(month)02d-%(day)02dT%(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06dZ",
+        regexp=r"(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)\.(\d{6})Z",
+    ),
+    "sqlite",
+)
+# SQLite only makes INTEGER PRIMARY KEY columns auto-incrementing aliases of the rowid.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Student(Base):
+    __tablename__ = "students"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+    courses: Mapped[list[StudentCourse]] = relationship(
+        back_populates="student", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Course(Base):
+    __tablename__ = "courses"
+    __table_args__ = (
+        CheckConstraint("capacity IS NULL OR (capacity >= 0 AND capacity <= 100000)",
+                        name="ck_courses_capacity_range"),
+        CheckConstraint("enrolled >= 0 AND (capacity IS NULL OR enrolled <= capacity)",
+                        name="ck_courses_seats_within_capacity"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    # The seat count, kept by the enrollment service in the same transaction as the rows it
+    # counts; the check constraint above keeps capacity true even if a bug slipped past the code.
+    enrolled: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+    students: Mapped[list[StudentCourse]] = relationship(back_populates="course", lazy="raise")
+
+
+class StudentCourse(Base):
+    """The junction row: one student enrolled in one course since `enrolled_at`."""
+
+    __tablename__ = "student_courses"
+    __table_args__ = (Index("ix_student_courses_course_id_student_id", "course_id", "student_id"),)
+
+    student_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("students.id", ondelete="CASCADE"), primary_key=True
+    )
+    course_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("courses.id", ondelete="RESTRICT"), primary_key=True
+    )
+    enrolled_at: Mapped[datetime] = mapped_column(Timestamp)
+
+    student: Mapped[Student] = relationship(back_populates="courses", lazy="raise")
+    course: Mapped[Course] = relationship(back_populates="students", lazy="raise")
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint("role IN ('admin', 'reader')", name="ck_api_keys_role_known"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)

@@ -1,0 +1,73 @@
+"""The OpenAPI document: FastAPI's, plus the bearer scheme and every error as a problem."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from registrar.auth import BEARER_SCHEME, ROLE_MEMBER, Role
+from registrar.problems import (
+    PROBLEM_MEDIA_TYPE,
+    Forbidden,
+    InternalError,
+    MalformedJson,
+    NotFound,
+    PayloadTooLarge,
+    Problem,
+    ProblemBody,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthorized,
+    ValidationFailed,
+)
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def openapi_document(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = doc.setdefault("components", {})
+        components.setdefault("securitySchemes", {})[BEARER_SCHEME] = {"type": "http", "scheme": "bearer"}
+        schemas = components.setdefault("schemas", {})
+        schemas["Problem"] = ProblemBody.model_json_schema()
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        for path, operations in doc["paths"].items():
+            for operation in operations.values():
+                _document_problems(path, operation)
+        app.openapi_schema = doc
+    return app.openapi_schema
+
+
+def _problems_of(path: str, operation: dict[str, Any]) -> list[type[Problem]]:
+    """The problems any operation of this shape can answer with, besides its own."""
+    role = operation.get(ROLE_MEMBER)
+    found: list[type[Problem]] = [InternalError, ServiceUnavailable]
+    if role != Role.PUBLIC.value:
+        found += [Unauthorized, RateLimited]
+    if role == Role.ADMIN.value:
+        found.append(Forbidden)
+    if "{" in path:
+        found.append(NotFound)
+    if "requestBody" in operation:
+        found += [MalformedJson, PayloadTooLarge]
+    if "requestBody" in operation or operation.get("parameters"):
+        found.append(ValidationFailed)
+    return found
+
+
+def _document_problems(path: str, operation: dict[str, Any]) -> None:
+    responses = operation.setdefault("responses", {})
+    for problem in _problems_of(path, operation):
+        entry = responses.setdefault(str(problem.status), {"description": ""})
+        slugs = [s for s in entry["description"].split(", ") if s and s != "Validation Error"]
+        if problem.slug not in slugs:
+            slugs.append(problem.slug)
+        entry["description"] = ", ".join(slugs)
+    for status, entry in responses.items():
+        if status.startswith(("4", "5")):
+            entry["content"] = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_REF}}
+    operation["responses"] = dict(sorted(responses.items()))

@@ -1,0 +1,172 @@
+"""Request and response bodies. Inputs are strict (unknown members rejected) and normalised by
+their types; outputs are for the OpenAPI document (handlers build their JSON directly)."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Annotated, Any, Generic, TypeVar
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+MAX_ID = 2**63 - 1
+MAX_IDS_PER_REQUEST = 1000
+
+
+def _no_control_characters(value: str) -> str:
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _email(value: str) -> str:
+    try:
+        checked = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a valid e-mail address: {exc}") from None
+    return checked.normalized.lower()
+
+
+def normalise_email(value: str) -> str:
+    """What an e-mail address is stored as; the ?email= filter is matched in the same form."""
+    return value.strip().lower()
+
+
+def normalise_code(value: str) -> str:
+    return value.strip().upper()
+
+
+Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_control_characters),
+]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=320),
+    AfterValidator(_no_control_characters),
+    AfterValidator(_email),
+]
+CourseCode = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9._-]{1,32}$"),
+    AfterValidator(normalise_code),
+]
+Capacity = Annotated[int, Field(strict=True, ge=0, le=100_000)]
+EntityId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("may be left out, but not null")
+    return value
+
+
+class StudentCreate(Input):
+    name: Text
+    email: Email
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "Ada Lovelace", "email": "ada@example.edu"}]}
+    )
+
+
+class StudentUpdate(Input):
+    name: Text | None = None
+    email: Email | None = None
+
+    _present_means_not_null = field_validator("name", "email", mode="before")(_not_null)
+
+
+class CourseCreate(Input):
+    code: CourseCode
+    title: Text
+    capacity: Capacity | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"code": "CS101", "title": "Introduction to Computing", "capacity": 30}]},
+    )
+
+
+class CourseUpdate(Input):
+    code: CourseCode | None = None
+    title: Text | None = None
+    capacity: Capacity | None = None  # null: no limit
+
+    _present_means_not_null = field_validator("code", "title", mode="before")(_not_null)
+
+
+class EnrollMany(Input):
+    course_ids: list[EntityId] = Field(min_length=1, max_length=MAX_IDS_PER_REQUEST)
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"course_ids": [3, 4]}]})
+
+
+class EnrollOne(Input):
+    course_id: EntityId
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"course_id": 3}]})
+
+
+class EnrollmentSet(Input):
+    course_ids: list[EntityId] = Field(max_length=MAX_IDS_PER_REQUEST)
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"course_ids": [3, 5]}]})
+
+
+# ------------------------------------------------------------------------------------------ output
+
+Timestamp = Annotated[str, Field(examples=["2026-11-22T10:00:00.123456Z"])]
+
+
+class CourseInfo(BaseModel):
+    id: int
+    code: str
+    title: str
+    enrolled_at: Timestamp
+
+
+class Student(BaseModel):
+    id: int
+    name: str
+    email: str
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class StudentWithCourses(Student):
+    courses: list[CourseInfo]
+
+
+class Course(BaseModel):
+    id: int
+    code: str
+    title: str
+    capacity: int | None
+    enrolled: int
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class RosterEntry(BaseModel):
+    id: int
+    name: str
+    email: str
+    enrolled_at: Timestamp
+
+
+Item = TypeVar("Item")
+
+
+class Page(BaseModel, Generic[Item]):
+    items: list[Item]
+    next_after: int | None
+
+
+class Health(BaseModel):
+    status: str

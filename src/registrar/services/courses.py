@@ -1,0 +1,98 @@
+"""Courses: create, read, change, delete, and their rosters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from registrar.db import Database, Row, UniqueViolation
+from registrar.db import queries as q
+from registrar.problems import AlreadyExists, CapacityBelowEnrolled, CourseHasEnrollments, NotFound
+from registrar.schemas import CourseCreate, CourseUpdate, normalise_code
+from registrar.services.common import page, utc_now
+from registrar.services.students import roster_entry
+
+
+def course(row: Row) -> dict[str, Any]:
+    return {"id": row["id"], "code": row["code"], "title": row["title"], "capacity": row["capacity"],
+            "enrolled": row["enrolled"], "created_at": row["created_at"], "updated_at": row["updated_at"]}
+
+
+def _code_taken() -> AlreadyExists:
+    return AlreadyExists("A course with that code already exists.")
+
+
+def _missing(course_id: int) -> NotFound:
+    return NotFound(f"No course with id {course_id}.")
+
+
+async def create_course(db: Database, data: CourseCreate) -> dict[str, Any]:
+    """Add a course; 409 when the code is taken (ignoring case)."""
+    async with db.transaction() as tx:
+        row = await q.insert_course(tx, data.code, data.title, data.capacity, utc_now())
+    if row is None:
+        raise _code_taken()
+    return course(row)
+
+
+async def list_courses(db: Database, after: int, limit: int, code: str | None) -> dict[str, Any]:
+    """A page of courses in id order, optionally only the one with a code."""
+    async with db.connection() as conn:
+        if code is None:
+            rows = await q.course_page(conn, after, limit + 1)
+        else:
+            rows = await q.courses_by_code(conn, normalise_code(code), after, limit + 1)
+    return page(rows, limit, course)
+
+
+async def get_course(db: Database, course_id: int) -> dict[str, Any]:
+    """One course with its seat count."""
+    async with db.connection() as conn:
+        row = await q.course(conn, course_id)
+    if row is None:
+        raise _missing(course_id)
+    return course(row)
+
+
+async def update_course(db: Database, course_id: int, changes: CourseUpdate) -> dict[str, Any]:
+    """Change code, title and/or capacity; capacity may not drop below the number enrolled."""
+    async with db.transaction() as tx:
+        row = await q.lock_course(tx, course_id)
+        if row is None:
+            raise _missing(course_id)
+        current = {"code": row["code"], "title": row["title"], "capacity": row["capacity"]}
+        new = {**current, **changes.model_dump(exclude_unset=True)}
+        if new["capacity"] is not None and new["capacity"] < row["enrolled"]:
+            raise CapacityBelowEnrolled(
+                f"{row['enrolled']} students are enrolled; the capacity cannot go below that.",
+                enrolled=row["enrolled"],
+            )
+        if new == current:
+            return course(row)
+        try:
+            row = await q.update_course(tx, course_id, new["code"], new["title"], new["capacity"], utc_now())
+        except UniqueViolation:
+            raise _code_taken() from None
+    return course(row)
+
+
+async def delete_course(db: Database, course_id: int) -> None:
+    """Delete a course nobody is enrolled in."""
+    async with db.transaction() as tx:
+        row = await q.lock_course(tx, course_id)
+        if row is None:
+            raise _missing(course_id)
+        if row["enrolled"] > 0:
+            raise CourseHasEnrollments(
+                f"{row['enrolled']} students are enrolled; drop them first.", enrolled=row["enrolled"]
+            )
+        await q.delete_course(tx, course_id)
+
+
+async def roster(db: Database, course_id: int, after: int, limit: int) -> dict[str, Any]:
+    """A page of the course's students, by student id."""
+    async with db.connection() as conn:
+        rows = await q.roster_page(conn, course_id, after, limit + 1)
+        # An empty page is the only one that needs to ask whether the course exists.
+        if not rows and not await q.course_exists(conn, course_id):
+            raise _missing(course_id)
+    return page(rows, limit, roster_entry)
