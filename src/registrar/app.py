@@ -53,7 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     for module in (students, courses, enrollments, health):
-        app.include_router(module.router)
+        # Added as plain routes (not include_router) so that app.routes is the flat list the
+        # request gate matches against before the router runs.
+        app.router.routes.extend(module.router.routes)
     check_declared(app.routes)
     install_handlers(app)
     app.add_middleware(RequestGate, routes=app.routes, runtime=runtime)
