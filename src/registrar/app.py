@@ -48,8 +48,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await runtime.db.close()
 
     app: FastAPI = FastAPIOffline(
-        title="registrar", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-        redirect_slashes=False, favicon_url=None,
+        title="registrar",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redirect_slashes=False,
+        favicon_url=None,
     )
     app.state.runtime = runtime
     for module in (students, courses, enrollments, health):

@@ -38,8 +38,11 @@ def required_role(route: BaseRoute) -> Role:
 
 
 def check_declared(routes: list[BaseRoute]) -> None:
-    undeclared = [r.path for r in routes if isinstance(r, APIRoute) and r.include_in_schema
-                  and ROLE_MEMBER not in (r.openapi_extra or {})]
+    undeclared = [
+        r.path
+        for r in routes
+        if isinstance(r, APIRoute) and r.include_in_schema and ROLE_MEMBER not in (r.openapi_extra or {})
+    ]
     if undeclared:
         raise RuntimeError(f"routes without a declared role: {undeclared}")
 

@@ -60,10 +60,16 @@ class RequestContext:
             await self.app(scope, receive, send_with_id)
         finally:
             if self.access_log:
-                access.info("request", extra={
-                    "method": scope["method"], "path": scope["path"], "status": status, "request_id": request_id,
-                    "ms": round((time.perf_counter() - started) * 1000, 2),
-                })
+                access.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "request_id": request_id,
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
 
 
 class RequestGate:

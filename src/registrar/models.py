@@ -31,7 +31,7 @@ NAMING_CONVENTION = {
 # SQLite keeps times as RFC 3339 text in UTC (what the serving path writes and returns as is);
 # PostgreSQL as timestamptz.
 Timestamp = DateTime(timezone=True).with_variant(
-    sqlite.DATETIME(
+    sqlite.DATETIME(  # type: ignore[no-untyped-call]
         storage_format="%(year)04d-%(month)02d-%(day)02dT%(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06dZ",
         regexp=r"(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)\.(\d{6})Z",
     ),
@@ -62,10 +62,13 @@ class Student(Base):
 class Course(Base):
     __tablename__ = "courses"
     __table_args__ = (
-        CheckConstraint("capacity IS NULL OR (capacity >= 0 AND capacity <= 100000)",
-                        name="ck_courses_capacity_range"),
-        CheckConstraint("enrolled >= 0 AND (capacity IS NULL OR enrolled <= capacity)",
-                        name="ck_courses_seats_within_capacity"),
+        CheckConstraint(
+            "capacity IS NULL OR (capacity >= 0 AND capacity <= 100000)", name="ck_courses_capacity_range"
+        ),
+        CheckConstraint(
+            "enrolled >= 0 AND (capacity IS NULL OR enrolled <= capacity)",
+            name="ck_courses_seats_within_capacity",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

@@ -28,7 +28,9 @@ PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 def openapi_document(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
-        doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        doc = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
         components = doc.setdefault("components", {})
         components.setdefault("securitySchemes", {})[BEARER_SCHEME] = {"type": "http", "scheme": "bearer"}
         schemas = components.setdefault("schemas", {})

@@ -135,15 +135,31 @@ class InternalError(Problem):
 class ServiceUnavailable(Problem):
     status, slug, title = 503, "service-unavailable", "Service unavailable"
 
-    def __init__(self, detail: str = "The database is unavailable; retry shortly.", retry_after: int = 1) -> None:
+    def __init__(
+        self, detail: str = "The database is unavailable; retry shortly.", retry_after: int = 1
+    ) -> None:
         super().__init__(detail)
         self.headers["retry-after"] = str(retry_after)
 
 
 ALL_PROBLEMS: tuple[type[Problem], ...] = (
-    MalformedJson, Unauthorized, Forbidden, NotFound, MethodNotAllowed, AlreadyExists, CourseFull,
-    CourseHasEnrollments, CapacityBelowEnrolled, IdempotencyKeyInUse, PayloadTooLarge, ValidationFailed,
-    UnknownCourses, IdempotencyKeyReused, RateLimited, InternalError, ServiceUnavailable,
+    MalformedJson,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    AlreadyExists,
+    CourseFull,
+    CourseHasEnrollments,
+    CapacityBelowEnrolled,
+    IdempotencyKeyInUse,
+    PayloadTooLarge,
+    ValidationFailed,
+    UnknownCourses,
+    IdempotencyKeyReused,
+    RateLimited,
+    InternalError,
+    ServiceUnavailable,
 )
 
 
@@ -151,7 +167,7 @@ class ProblemBody(BaseModel):
     """The schema of every error body, for the OpenAPI document."""
 
     model_config = ConfigDict(extra="allow", title="Problem")
-    type: str  # noqa: A003 - the RFC 9457 member name
+    type: str
     title: str
     status: int
     detail: str
@@ -192,8 +208,12 @@ async def _on_validation(request: Request, exc: Exception) -> Response:
     return ValidationFailed(_validation_errors(exc)).response()
 
 
-_BY_HTTP_STATUS: dict[int, type[Problem]] = {400: MalformedJson, 404: NotFound, 405: MethodNotAllowed,
-                                             413: PayloadTooLarge}
+_BY_HTTP_STATUS: dict[int, type[Problem]] = {
+    400: MalformedJson,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+}
 
 
 async def _on_http(request: Request, exc: Exception) -> Response:

@@ -89,7 +89,9 @@ class CourseCreate(Input):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"code": "CS101", "title": "Introduction to Computing", "capacity": 30}]},
+        json_schema_extra={
+            "examples": [{"code": "CS101", "title": "Introduction to Computing", "capacity": 30}]
+        },
     )
 
 

@@ -42,7 +42,8 @@ class EntityIdConvertor(Convertor[int]):
 
 
 register_url_convertor("id", EntityIdConvertor())
-assert re.fullmatch(EntityIdConvertor.regex, str(MAX_ID)) and not re.fullmatch(EntityIdConvertor.regex, str(MAX_ID + 1))
+assert re.fullmatch(EntityIdConvertor.regex, str(MAX_ID))
+assert not re.fullmatch(EntityIdConvertor.regex, str(MAX_ID + 1))
 
 
 def database(request: Request) -> Database:

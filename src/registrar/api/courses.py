@@ -21,39 +21,64 @@ from registrar.services import courses
 router = APIRouter(prefix="/courses", tags=["courses"])
 
 
-@router.post("", status_code=201, response_model=Course, openapi_extra=allow(Role.ADMIN),
-             responses=problem_responses(AlreadyExists, ValidationFailed))
+@router.post(
+    "",
+    status_code=201,
+    response_model=Course,
+    openapi_extra=allow(Role.ADMIN),
+    responses=problem_responses(AlreadyExists, ValidationFailed),
+)
 async def create_course(body: CourseCreate, db: Db) -> Response:
     created = await courses.create_course(db, body)
     return json_response(created, 201, {"location": f"/courses/{created['id']}"})
 
 
-@router.get("", response_model=Page[Course], openapi_extra=allow(Role.READER),
-            responses=problem_responses(ValidationFailed))
+@router.get(
+    "",
+    response_model=Page[Course],
+    openapi_extra=allow(Role.READER),
+    responses=problem_responses(ValidationFailed),
+)
 async def list_courses(db: Db, limit: Limit = 50, after: After = 0, code: str | None = None) -> Response:
     return json_response(await courses.list_courses(db, after, limit, code))
 
 
-@router.get("/{course_id:id}", response_model=Course, openapi_extra=allow(Role.READER),
-            responses=problem_responses(NotFound))
+@router.get(
+    "/{course_id:id}",
+    response_model=Course,
+    openapi_extra=allow(Role.READER),
+    responses=problem_responses(NotFound),
+)
 async def get_course(course_id: int, db: Db) -> Response:
     return json_response(await courses.get_course(db, course_id))
 
 
-@router.patch("/{course_id:id}", response_model=Course, openapi_extra=allow(Role.ADMIN),
-              responses=problem_responses(NotFound, AlreadyExists, CapacityBelowEnrolled, ValidationFailed))
+@router.patch(
+    "/{course_id:id}",
+    response_model=Course,
+    openapi_extra=allow(Role.ADMIN),
+    responses=problem_responses(NotFound, AlreadyExists, CapacityBelowEnrolled, ValidationFailed),
+)
 async def update_course(course_id: int, body: CourseUpdate, db: Db) -> Response:
     return json_response(await courses.update_course(db, course_id, body))
 
 
-@router.delete("/{course_id:id}", status_code=204, openapi_extra=allow(Role.ADMIN),
-               responses=problem_responses(NotFound, CourseHasEnrollments))
+@router.delete(
+    "/{course_id:id}",
+    status_code=204,
+    openapi_extra=allow(Role.ADMIN),
+    responses=problem_responses(NotFound, CourseHasEnrollments),
+)
 async def delete_course(course_id: int, db: Db) -> Response:
     await courses.delete_course(db, course_id)
     return Response(status_code=204)
 
 
-@router.get("/{course_id:id}/students", response_model=Page[RosterEntry], openapi_extra=allow(Role.READER),
-            responses=problem_responses(NotFound, ValidationFailed))
+@router.get(
+    "/{course_id:id}/students",
+    response_model=Page[RosterEntry],
+    openapi_extra=allow(Role.READER),
+    responses=problem_responses(NotFound, ValidationFailed),
+)
 async def roster(course_id: int, db: Db, limit: Limit = 50, after: After = 0) -> Response:
     return json_response(await courses.roster(db, course_id, after, limit))

@@ -14,8 +14,12 @@ from registrar.services import health
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=Health, openapi_extra=allow(Role.PUBLIC),
-            responses=problem_responses(ServiceUnavailable))
+@router.get(
+    "/healthz",
+    response_model=Health,
+    openapi_extra=allow(Role.PUBLIC),
+    responses=problem_responses(ServiceUnavailable),
+)
 async def healthz(db: Db) -> Response:
     await health.check(db)
     return json_response({"status": "ok"})

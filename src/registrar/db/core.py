@@ -73,7 +73,4 @@ class Database(Protocol):
         """A connection in autocommit mode, for reads that are one statement each."""
         ...
 
-
     async def close(self) -> None: ...
-
-

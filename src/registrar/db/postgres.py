@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from registrar.config import Settings
 from registrar.db.core import Dialect, Row, Sql, UniqueViolation
@@ -29,7 +30,7 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 class PostgresTransaction:
     dialect: Dialect = "postgresql"
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection[Any] | PoolConnectionProxy[Any]) -> None:
         self._conn = conn
 
     async def fetch(self, sql: Sql, *args: Any) -> list[Row]:
@@ -101,9 +102,8 @@ class PostgresDatabase:
         except UNAVAILABLE:
             raise ServiceUnavailable() from None
 
-
     async def close(self) -> None:
         try:
             await asyncio.wait_for(self._pool.close(), timeout=self._timeout)
-        except (TimeoutError, *UNAVAILABLE):
+        except UNAVAILABLE:
             self._pool.terminate()

@@ -8,7 +8,7 @@ round trips of a request never grows with the number of ids in it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from registrar.db.core import Row, Sql, Transaction
@@ -91,7 +91,9 @@ _INSERT_COURSE = Sql(
 )
 
 
-async def insert_course(tx: Transaction, code: str, title: str, capacity: int | None, now: datetime) -> Row | None:
+async def insert_course(
+    tx: Transaction, code: str, title: str, capacity: int | None, now: datetime
+) -> Row | None:
     """The new course, or None when the code is taken."""
     return await tx.fetchrow(_INSERT_COURSE, code, title, capacity, now)
 
@@ -186,7 +188,7 @@ _LOCK_SEATS = Sql(
 )
 
 
-async def lock_seats(tx: Transaction, course_ids: Sequence[int]) -> list[Row]:
+async def lock_seats(tx: Transaction, course_ids: Iterable[int]) -> list[Row]:
     """Lock the courses' rows in ascending id order and return their seat counts.
 
     Two requests that touch overlapping courses take the locks in the same order, so they queue
@@ -215,7 +217,9 @@ _INSERT_ENROLLMENTS = Sql(
 )
 
 
-async def insert_enrollments(tx: Transaction, student_id: int, course_ids: Sequence[int], now: datetime) -> None:
+async def insert_enrollments(
+    tx: Transaction, student_id: int, course_ids: Sequence[int], now: datetime
+) -> None:
     if course_ids:
         await tx.execute(_INSERT_ENROLLMENTS, student_id, list(course_ids), now)
 
@@ -268,7 +272,9 @@ async def insert_api_key(tx: Transaction, digest: str, role: str, name: str | No
     return key_id
 
 
-_ACTIVE_KEY = Sql("SELECT id, role, token_digest FROM api_keys WHERE token_digest = $1 AND revoked_at IS NULL")
+_ACTIVE_KEY = Sql(
+    "SELECT id, role, token_digest FROM api_keys WHERE token_digest = $1 AND revoked_at IS NULL"
+)
 
 
 async def active_key(tx: Transaction, digest: str) -> Row | None:

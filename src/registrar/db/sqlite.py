@@ -36,8 +36,9 @@ def to_sqlite(value: Any) -> Any:
 
 
 def connect(path: Path, timeout: float) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False,
-                           cached_statements=256)
+    conn = sqlite3.connect(
+        path, timeout=timeout, isolation_level=None, check_same_thread=False, cached_statements=256
+    )
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -124,7 +125,6 @@ class SqliteDatabase:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise
-
 
     async def close(self) -> None:
         self._conn.close()

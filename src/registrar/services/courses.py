@@ -13,8 +13,15 @@ from registrar.services.students import roster_entry
 
 
 def course(row: Row) -> dict[str, Any]:
-    return {"id": row["id"], "code": row["code"], "title": row["title"], "capacity": row["capacity"],
-            "enrolled": row["enrolled"], "created_at": row["created_at"], "updated_at": row["updated_at"]}
+    return {
+        "id": row["id"],
+        "code": row["code"],
+        "title": row["title"],
+        "capacity": row["capacity"],
+        "enrolled": row["enrolled"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
 
 
 def _code_taken() -> AlreadyExists:

@@ -33,14 +33,17 @@ async def _lock_student(tx: Transaction, student_id: int) -> set[int]:
     return course_ids
 
 
-async def _take_seats(tx: Transaction, joining: set[int], leaving: set[int]) -> None:
+async def take_seats(tx: Transaction, joining: set[int], leaving: set[int]) -> None:
     """Check and move the seat counts; raises before anything is written."""
     seats = await q.lock_seats(tx, joining | leaving)
     unknown = joining - {r["id"] for r in seats}
     if unknown:
         raise UnknownCourses(sorted(unknown))
-    full = [r["id"] for r in seats if r["id"] in joining and r["capacity"] is not None
-            and r["enrolled"] >= r["capacity"]]
+    full = [
+        r["id"]
+        for r in seats
+        if r["id"] in joining and r["capacity"] is not None and r["enrolled"] >= r["capacity"]
+    ]
     if full:
         raise CourseFull(full)
     await q.add_seats(tx, sorted(joining), +1)
@@ -63,20 +66,22 @@ async def enroll(
     wanted = set(course_ids)
     async with db.transaction() as tx:
         joining = wanted - await _lock_student(tx, student_id)
-        await _take_seats(tx, joining, set())
+        await take_seats(tx, joining, set())
         await q.insert_enrollments(tx, student_id, sorted(joining), utc_now())
         rows = await q.student_courses(tx, student_id)
     log_enrollment_change("enroll", student_id, sorted(joining), [], caller)
     return bool(joining), [course_info(r) for r in rows]
 
 
-async def replace(db: Database, student_id: int, course_ids: Iterable[int], caller: Caller) -> list[dict[str, Any]]:
+async def replace(
+    db: Database, student_id: int, course_ids: Iterable[int], caller: Caller
+) -> list[dict[str, Any]]:
     """Make the student's set exactly `course_ids`; kept enrollments keep their enrollment time."""
     wanted = set(course_ids)
     async with db.transaction() as tx:
         current = await _lock_student(tx, student_id)
         joining, leaving = wanted - current, current - wanted
-        await _take_seats(tx, joining, leaving)
+        await take_seats(tx, joining, leaving)
         await q.delete_enrollments(tx, student_id, sorted(leaving))
         await q.insert_enrollments(tx, student_id, sorted(joining), utc_now())
         rows = await q.student_courses(tx, student_id)
@@ -89,6 +94,6 @@ async def drop(db: Database, student_id: int, course_id: int, caller: Caller) ->
     async with db.transaction() as tx:
         if course_id not in await _lock_student(tx, student_id):
             raise NotFound(f"Student {student_id} is not enrolled in course {course_id}.")
-        await _take_seats(tx, set(), {course_id})
+        await take_seats(tx, set(), {course_id})
         await q.delete_enrollments(tx, student_id, [course_id])
     log_enrollment_change("drop", student_id, [], [course_id], caller)

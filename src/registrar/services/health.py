@@ -13,6 +13,7 @@ HEALTH_TIMEOUT_SECONDS = 1.5
 
 async def check(db: Database) -> None:
     """Raise ServiceUnavailable unless the database answers within the health timeout."""
+
     async def ping() -> None:
         async with db.connection() as conn:
             await q.ping(conn)

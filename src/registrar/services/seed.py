@@ -43,16 +43,27 @@ async def seed(db: Database, plan: SeedPlan, progress: Callable[[int], None] = l
         return
     async with db.transaction() as tx:
         course_base = await q.reserve_ids(tx, "courses", max(plan.courses, 1))
-        await tx.copy_rows("courses", ("id", "code", "title", "capacity", "enrolled", "created_at", "updated_at"),
-                           ((course_base + c, f"SEED-{tag}-{c + 1}", f"Seeded course {c + 1}", None, seats[c], now, now)
-                            for c in range(plan.courses)))
+        await tx.copy_rows(
+            "courses",
+            ("id", "code", "title", "capacity", "enrolled", "created_at", "updated_at"),
+            (
+                (course_base + c, f"SEED-{tag}-{c + 1}", f"Seeded course {c + 1}", None, seats[c], now, now)
+                for c in range(plan.courses)
+            ),
+        )
         student_base = await q.reserve_ids(tx, "students", max(plan.students, 1))
         for start in range(0, plan.students, CHUNK):
             stop = min(start + CHUNK, plan.students)
-            await tx.copy_rows("students", ("id", "name", "email", "created_at", "updated_at"),
-                               _students(student_base, tag, start, stop, now))
-            await tx.copy_rows("student_courses", ("student_id", "course_id", "enrolled_at"),
-                               _enrollments(student_base, course_base, first_course, plan, start, stop, now))
+            await tx.copy_rows(
+                "students",
+                ("id", "name", "email", "created_at", "updated_at"),
+                _students(student_base, tag, start, stop, now),
+            )
+            await tx.copy_rows(
+                "student_courses",
+                ("student_id", "course_id", "enrolled_at"),
+                _enrollments(student_base, course_base, first_course, plan, start, stop, now),
+            )
             progress(stop - start)
 
 
@@ -62,7 +73,13 @@ def _students(base: int, tag: str, start: int, stop: int, now: Any) -> Iterator[
 
 
 def _enrollments(
-    student_base: int, course_base: int, first_course: list[int], plan: SeedPlan, start: int, stop: int, now: Any
+    student_base: int,
+    course_base: int,
+    first_course: list[int],
+    plan: SeedPlan,
+    start: int,
+    stop: int,
+    now: Any,
 ) -> Iterator[tuple[Any, ...]]:
     for i in range(start, stop):
         f = first_course[i]

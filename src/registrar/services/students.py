@@ -9,11 +9,17 @@ from registrar.db import queries as q
 from registrar.problems import AlreadyExists, NotFound
 from registrar.schemas import StudentCreate, StudentUpdate
 from registrar.services.common import Caller, log_enrollment_change, page, utc_now
+from registrar.services.enrollments import take_seats
 
 
 def student(row: Row) -> dict[str, Any]:
-    return {"id": row["id"], "name": row["name"], "email": row["email"],
-            "created_at": row["created_at"], "updated_at": row["updated_at"]}
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "email": row["email"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
 
 
 def roster_entry(row: Row) -> dict[str, Any]:
@@ -49,8 +55,11 @@ async def get_student(db: Database, student_id: int) -> dict[str, Any]:
         rows = await q.student_with_courses(conn, student_id)
     if not rows:
         raise NotFound(f"No student with id {student_id}.")
-    courses = [{"id": r["course_id"], "code": r["code"], "title": r["title"], "enrolled_at": r["enrolled_at"]}
-               for r in rows if r["course_id"] is not None]
+    courses = [
+        {"id": r["course_id"], "code": r["code"], "title": r["title"], "enrolled_at": r["enrolled_at"]}
+        for r in rows
+        if r["course_id"] is not None
+    ]
     return {**student(rows[0]), "courses": courses}
 
 
@@ -76,8 +85,6 @@ async def delete_student(db: Database, student_id: int, caller: Caller) -> None:
         course_ids = await q.lock_student_course_ids(tx, student_id)
         if course_ids is None:
             raise NotFound(f"No student with id {student_id}.")
-        await q.lock_seats(tx, course_ids)
-        await q.add_seats(tx, sorted(course_ids), -1)
+        await take_seats(tx, joining=set(), leaving=course_ids)
         await q.delete_student(tx, student_id)
     log_enrollment_change("delete_student", student_id, [], sorted(course_ids), caller)
-

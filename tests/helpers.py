@@ -1,0 +1,42 @@
+"""Small helpers the tests share: making rows through the API, and checking problems."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import httpx
+
+_seq = itertools.count(1)
+
+
+async def new_student(client: httpx.AsyncClient, **over: Any) -> dict[str, Any]:
+    n = next(_seq)
+    body = {"name": f"Student {n}", "email": f"student{n}@example.edu", **over}
+    response = await client.post("/students", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def new_course(client: httpx.AsyncClient, **over: Any) -> dict[str, Any]:
+    n = next(_seq)
+    body = {"code": f"C{n}", "title": f"Course {n}", **over}
+    response = await client.post("/courses", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
+    """An RFC 9457 problem with this status and a type ending in this slug."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["type"].endswith(":" + slug) or body["type"].endswith("/" + slug), body
+    assert body["status"] == status
+    assert body["title"]
+    assert isinstance(body["detail"], str)
+    return body
+
+
+def ids(items: list[dict[str, Any]]) -> list[int]:
+    return [item["id"] for item in items]
