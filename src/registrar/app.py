@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
@@ -14,9 +16,10 @@ from registrar.api import courses, enrollments, health, students
 from registrar.auth import check_declared
 from registrar.config import Settings
 from registrar.db import Database, open_database
-from registrar.middleware import RequestContext, RequestGate
+from registrar.middleware import IdempotencyLayer, RequestContext, RequestGate
 from registrar.openapi import openapi_document
 from registrar.problems import install_handlers
+from registrar.services import housekeeping
 from registrar.services.keys import KeyCache
 
 DESCRIPTION = """Students, courses and who is enrolled in what.
@@ -42,9 +45,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         runtime.db = await open_database(settings)
+        retention = timedelta(hours=settings.idempotency_hours)
+        sweeper = asyncio.create_task(housekeeping.sweep_forever(runtime.db, retention))
         try:
             yield
         finally:
+            sweeper.cancel()
             await runtime.db.close()
 
     app: FastAPI = FastAPIOffline(
@@ -62,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.router.routes.extend(module.router.routes)
     check_declared(app.routes)
     install_handlers(app)
+    app.add_middleware(IdempotencyLayer, runtime=runtime)
     app.add_middleware(RequestGate, routes=app.routes, runtime=runtime)
     app.add_middleware(RequestContext, access_log=settings.access_log)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +23,15 @@ class Settings(BaseSettings):
     shutdown_grace: float = Field(default=10.0, gt=0)
     access_log: bool = True
     log_level: str = "INFO"
+    trusted_proxies: str = ""
+    idempotency_hours: float = Field(default=24.0, gt=0)
+
+    @property
+    def trusted_proxy_networks(self) -> list[IPv4Network | IPv6Network]:
+        """REGISTRAR_TRUSTED_PROXIES: comma-separated addresses or networks (CIDR)."""
+        return [
+            ip_network(part.strip(), strict=False) for part in self.trusted_proxies.split(",") if part.strip()
+        ]
 
     @property
     def engine(self) -> Engine:

@@ -6,13 +6,26 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
 
+import orjson
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from registrar.auth import Role, bearer_token, may_call, required_role
-from registrar.problems import Forbidden, PayloadTooLarge, Problem, Unauthorized
+from registrar.problems import (
+    Forbidden,
+    PayloadTooLarge,
+    Problem,
+    RateLimited,
+    Unauthorized,
+    ValidationFailed,
+)
+from registrar.services import idempotency, throttle
 from registrar.services.keys import KeyCache
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -122,10 +135,15 @@ class RequestGate:
         return counted
 
     async def _check_key(self, scope: Scope, role: Role) -> None:
+        db = self.runtime.db
+        address = client_address(scope, self.runtime.settings.trusted_proxy_networks)
+        if wait := await throttle.seconds_blocked(db, address):
+            raise RateLimited(wait)
         token = bearer_token(header(scope, b"authorization"))
         cache: KeyCache = self.runtime.keys
-        key = await cache.key_for(self.runtime.db, token) if token else None
+        key = await cache.key_for(db, token) if token else None
         if key is None:
+            await throttle.record_failure(db, address)
             raise Unauthorized()
         if not may_call(key.role, role):
             raise Forbidden(f"A {key.role} key may only read.")
@@ -138,3 +156,122 @@ def _read_body_as_json(scope: Scope) -> None:
     headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
     headers.append((b"content-type", b"application/json"))
     scope["headers"] = headers
+
+
+def client_address(scope: Scope, trusted: Sequence[IPv4Network | IPv6Network]) -> str:
+    """The TCP peer; behind a trusted proxy, the nearest address in X-Forwarded-For that is not
+    itself a trusted proxy (any other hop could have written what lies further left)."""
+    peer = scope["client"][0] if scope.get("client") else "unknown"
+    if not trusted or not _is_trusted(peer, trusted):
+        return str(peer)
+    forwarded = header(scope, b"x-forwarded-for")
+    hops = [hop.strip() for hop in (forwarded or "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _is_trusted(hop, trusted):
+            return hop[:64]
+    return hops[0][:64] if hops else str(peer)
+
+
+def _is_trusted(address: str, trusted: Sequence[IPv4Network | IPv6Network]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
+class _Captured:
+    """A response held back until the transaction it belongs to has committed."""
+
+    def __init__(self) -> None:
+        self.status = 500
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body = b""
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            self.body += message.get("body", b"")
+
+    def stored(self) -> idempotency.StoredResponse:
+        headers = {k.lower(): v.decode("latin-1") for k, v in self.headers}
+        return idempotency.StoredResponse(
+            self.status, headers.get(b"content-type", "application/json"), headers.get(b"location"), self.body
+        )
+
+
+class _NotKept(Exception):
+    """The answer is not one an Idempotency-Key keeps: roll back, then send it as it is."""
+
+
+async def _read_body(receive: Receive) -> bytes:
+    body, more = b"", True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    return body
+
+
+class IdempotencyLayer:
+    """POST and PUT with an Idempotency-Key: replay the first answer, or run the request inside one
+    transaction that also records its answer, and send that answer only after the commit."""
+
+    def __init__(self, app: ASGIApp, runtime: Any) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = scope.get("state", {}).get("key") if scope["type"] == "http" else None
+        given = header(scope, b"idempotency-key") if key is not None else None
+        if key is None or given is None or scope["method"] not in ("POST", "PUT"):
+            await self.app(scope, receive, send)
+            return
+        body = await _read_body(receive)
+
+        async def replay_body() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        if not _is_json(body):  # body syntax (400) comes before validation (422)
+            await self.app(scope, replay_body, send)
+            return
+        if not idempotency.valid_key(given):
+            problem = ValidationFailed(
+                [{"loc": ["header", "Idempotency-Key"], "msg": "1-255 visible ASCII characters"}]
+            )
+            await problem.response()(scope, replay_body, send)
+            return
+        request = idempotency.IdempotentRequest.of(key.id, given, scope["method"], scope["path"], body)
+        await self._run(request, scope, replay_body, send)
+
+    async def _run(
+        self, request: idempotency.IdempotentRequest, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        retention = timedelta(hours=self.runtime.settings.idempotency_hours)
+        captured = _Captured()
+        try:
+            async with self.runtime.db.transaction() as tx:
+                stored = await idempotency.begin(tx, request, retention)
+                if stored is None:
+                    await self.app(scope, receive, captured.send)
+                    stored = captured.stored()
+                    if stored.status >= 500 or stored.status == 400 or scope["state"].get("invalid_request"):
+                        raise _NotKept
+                    await idempotency.remember(tx, request, stored)
+        except _NotKept:
+            stored = captured.stored()
+        except Problem as problem:
+            await problem.response()(scope, receive, send)
+            return
+        headers = {"location": stored.location} if stored.location else None
+        await Response(stored.body, stored.status, headers, stored.content_type)(scope, receive, send)
+
+
+def _is_json(body: bytes) -> bool:
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    return True

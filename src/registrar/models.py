@@ -12,11 +12,13 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
+    Text,
 )
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -112,3 +114,34 @@ class ApiKey(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class IdempotencyRecord(Base):
+    """The first answer to an Idempotency-Key, kept for replay (contract section 6)."""
+
+    __tablename__ = "idempotency_keys"
+
+    api_key_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
+    )
+    idempotency_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_method: Mapped[str] = mapped_column(String(8))
+    request_path: Mapped[str] = mapped_column(String(2048))
+    request_digest: Mapped[str] = mapped_column(String(64))
+    response_status: Mapped[int] = mapped_column(Integer)
+    response_content_type: Mapped[str] = mapped_column(String(64))
+    response_location: Mapped[str | None] = mapped_column(String(2048))
+    response_body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
+
+
+class AuthFailures(Base):
+    """Recent failed authentications of one client address, shared by every worker and host."""
+
+    __tablename__ = "auth_failures"
+
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Epoch seconds: compared with the clock only, never shown.
+    recent_failures: Mapped[str] = mapped_column(Text)  # JSON list of the failures in the last window
+    blocked_until: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float, index=True)

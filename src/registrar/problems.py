@@ -203,6 +203,8 @@ async def _on_problem(request: Request, exc: Exception) -> Response:
 
 async def _on_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    # An invalid request is not one whose answer an Idempotency-Key keeps (contract section 6).
+    request.state.invalid_request = True
     if any(e.get("type") == "json_invalid" for e in exc.errors()):
         return MalformedJson("The body could not be parsed as JSON.").response()
     return ValidationFailed(_validation_errors(exc)).response()

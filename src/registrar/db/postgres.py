@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+from asyncpg.transaction import Transaction
 
 from registrar.config import Settings
 from registrar.db.core import Dialect, Row, Sql, UniqueViolation
@@ -32,6 +34,9 @@ class PostgresTransaction:
 
     def __init__(self, conn: asyncpg.Connection[Any] | PoolConnectionProxy[Any]) -> None:
         self._conn = conn
+
+    def savepoint(self) -> Transaction:
+        return self._conn.transaction()
 
     async def fetch(self, sql: Sql, *args: Any) -> list[Row]:
         try:
@@ -68,6 +73,9 @@ class PostgresDatabase:
     def __init__(self, pool: asyncpg.Pool, timeout: float) -> None:
         self._pool = pool
         self._timeout = timeout
+        self._current: ContextVar[PostgresTransaction | None] = ContextVar(
+            "postgres_transaction", default=None
+        )
 
     @classmethod
     async def open(cls, settings: Settings) -> PostgresDatabase:
@@ -88,6 +96,9 @@ class PostgresDatabase:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[PostgresTransaction]:
+        if (outer := self._current.get()) is not None:
+            yield outer
+            return
         try:
             async with self._pool.acquire(timeout=self._timeout) as conn:
                 yield PostgresTransaction(conn)
@@ -96,9 +107,20 @@ class PostgresDatabase:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTransaction]:
+        if (outer := self._current.get()) is not None:
+            # Inside a transaction already (an idempotent request's): a savepoint, so that a
+            # rule that fails undoes only this part and the outer one can still record the answer.
+            async with outer.savepoint():
+                yield outer
+            return
         try:
             async with self._pool.acquire(timeout=self._timeout) as conn, conn.transaction():
-                yield PostgresTransaction(conn)
+                tx = PostgresTransaction(conn)
+                token = self._current.set(tx)
+                try:
+                    yield tx
+                finally:
+                    self._current.reset(token)
         except UNAVAILABLE:
             raise ServiceUnavailable() from None
 

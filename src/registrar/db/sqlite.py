@@ -12,6 +12,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,7 @@ class SqliteDatabase:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._lock = asyncio.Lock()
+        self._current: ContextVar[SqliteTransaction | None] = ContextVar("sqlite_transaction", default=None)
 
     @classmethod
     async def open(cls, settings: Settings) -> SqliteDatabase:
@@ -105,19 +107,31 @@ class SqliteDatabase:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[SqliteTransaction]:
+        if (outer := self._current.get()) is not None:
+            yield outer
+            return
         async with self._lock:
             yield SqliteTransaction(self._conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqliteTransaction]:
+        if (outer := self._current.get()) is not None:
+            # Inside an idempotent request's transaction: a savepoint (see PostgresDatabase).
+            async with self._savepoint():
+                yield outer
+            return
         async with self._lock:
             with translated_errors():
                 self._conn.execute("BEGIN IMMEDIATE")
+            tx = SqliteTransaction(self._conn)
+            token = self._current.set(tx)
             try:
-                yield SqliteTransaction(self._conn)
+                yield tx
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
+            finally:
+                self._current.reset(token)
             try:
                 with translated_errors():
                     self._conn.execute("COMMIT")
@@ -125,6 +139,17 @@ class SqliteDatabase:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise
+
+    @asynccontextmanager
+    async def _savepoint(self) -> AsyncIterator[None]:
+        self._conn.execute("SAVEPOINT nested")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK TO nested")
+            self._conn.execute("RELEASE nested")
+            raise
+        self._conn.execute("RELEASE nested")
 
     async def close(self) -> None:
         self._conn.close()
