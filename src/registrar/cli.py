@@ -57,6 +57,7 @@ def serve(
     import uvicorn
 
     from registrar.logs import configure, logging_config
+    from registrar.supervisor import Supervisor, drain_seconds
 
     settings = Settings()
     configure(settings.log_level)
@@ -65,17 +66,21 @@ def serve(
     if token:
         print(f"First admin key (printed this once only, keep it safe): {token}", flush=True)
     print(f"API docs: http://{host}:{port}/docs", flush=True)
-    uvicorn.run(
-        "registrar.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=logging_config(settings.log_level),
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_grace),
-        server_header=False,
-    )
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "log_config": logging_config(settings.log_level),
+        "access_log": False,
+        "timeout_graceful_shutdown": drain_seconds(settings.shutdown_grace),
+        "server_header": False,
+    }
+    if workers == 1:
+        uvicorn.run("registrar.app:create_app", **options)
+        return
+    config = uvicorn.Config("registrar.app:create_app", **options)
+    Supervisor(config, sockets=[config.bind_socket()]).run()
 
 
 @app.command()
@@ -146,12 +151,13 @@ def main() -> None:
     """Run the CLI; any failure is one line on stderr and a non-zero exit, never a traceback."""
     try:
         code = app(standalone_mode=False)
-    except click.ClickException as exc:
-        print(f"registrar: {exc.format_message()}", file=sys.stderr)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("registrar: aborted", file=sys.stderr)
         sys.exit(1)
+    except typer.TyperException as exc:  # usage errors (Typer bundles its own click)
+        message = getattr(exc, "format_message", lambda: "")() or "a command is needed (see --help)"
+        print(f"registrar: {message}".splitlines()[0], file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", 2))
     except Problem as exc:
         print(f"registrar: {exc.detail}", file=sys.stderr)
         sys.exit(1)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Query, Request
+from pydantic import AfterValidator
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import Response
 
@@ -60,6 +61,20 @@ Db = Annotated[Database, Depends(database)]
 CallerOf = Annotated[Caller, Depends(caller)]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page")]
 After = Annotated[int, Query(ge=0, le=MAX_ID, description="Only items with a larger id (0: from the start)")]
+
+
+def _no_nul(value: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the driver.
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Filter = Annotated[
+    str | None,
+    AfterValidator(_no_nul),
+    Query(description="Exact match, ignoring case", json_schema_extra={"pattern": "^[^\\x00]*$"}),
+]
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

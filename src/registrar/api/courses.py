@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from registrar.api.common import After, Db, Limit, json_response
+from registrar.api.common import After, Db, Filter, Limit, json_response
 from registrar.auth import Role, allow
 from registrar.problems import (
     AlreadyExists,
@@ -39,7 +39,7 @@ async def create_course(body: CourseCreate, db: Db) -> Response:
     openapi_extra=allow(Role.READER),
     responses=problem_responses(ValidationFailed),
 )
-async def list_courses(db: Db, limit: Limit = 50, after: After = 0, code: str | None = None) -> Response:
+async def list_courses(db: Db, limit: Limit = 50, after: After = 0, code: Filter = None) -> Response:
     return json_response(await courses.list_courses(db, after, limit, code))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from registrar.api.common import After, CallerOf, Db, Limit, json_response
+from registrar.api.common import After, CallerOf, Db, Filter, Limit, json_response
 from registrar.auth import Role, allow
 from registrar.problems import AlreadyExists, NotFound, ValidationFailed, problem_responses
 from registrar.schemas import Page, Student, StudentCreate, StudentUpdate, StudentWithCourses
@@ -32,7 +32,7 @@ async def create_student(body: StudentCreate, db: Db) -> Response:
     openapi_extra=allow(Role.READER),
     responses=problem_responses(ValidationFailed),
 )
-async def list_students(db: Db, limit: Limit = 50, after: After = 0, email: str | None = None) -> Response:
+async def list_students(db: Db, limit: Limit = 50, after: After = 0, email: Filter = None) -> Response:
     return json_response(await students.list_students(db, after, limit, email))
 
 

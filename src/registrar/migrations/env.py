@@ -38,5 +38,5 @@ if context.is_offline_mode():
     with context.begin_transaction():
         context.run_migrations()
 else:
-    # registrar's runner (and pytest-alembic) hands over an open connection.
+    # registrar's runner (migrations/runner.py) hands over an open connection.
     run_with(config.attributes["connection"])
