@@ -49,6 +49,7 @@ class Base(DeclarativeBase):
 
 class Student(Base):
     __tablename__ = "students"
+    __table_args__ = {"sqlite_autoincrement": True}  # SQLite would otherwise reuse a deleted last id
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -71,6 +72,7 @@ class Course(Base):
             "enrolled >= 0 AND (capacity IS NULL OR enrolled <= capacity)",
             name="ck_courses_seats_within_capacity",
         ),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -106,7 +108,10 @@ class StudentCourse(Base):
 
 class ApiKey(Base):
     __tablename__ = "api_keys"
-    __table_args__ = (CheckConstraint("role IN ('admin', 'reader')", name="ck_api_keys_role_known"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'reader')", name="ck_api_keys_role_known"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     token_digest: Mapped[str] = mapped_column(String(64), unique=True)

@@ -369,3 +369,10 @@ async def test_delete_student_keeps_other_students(admin: httpx.AsyncClient) -> 
     assert (await admin.delete(f"/students/{b['id']}")).status_code == 204
 
     assert ids(await all_students(admin)) == [a["id"], c["id"]]
+
+
+async def test_a_deleted_students_id_is_never_given_again(admin: httpx.AsyncClient) -> None:
+    first = await new_student(admin)
+    assert (await admin.delete(f"/students/{first['id']}")).status_code == 204
+    second = await new_student(admin)
+    assert second["id"] > first["id"]

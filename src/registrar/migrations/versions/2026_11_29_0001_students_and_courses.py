@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("updated_at", TIMESTAMP, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_students"),
         sa.UniqueConstraint("email", name="uq_students_email"),
+        sqlite_autoincrement=True,  # SQLite would otherwise reuse the id of a deleted last row
     )
     op.create_table(
         "courses",
@@ -42,6 +43,7 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "capacity IS NULL OR (capacity >= 0 AND capacity <= 100000)", name="ck_courses_capacity_range"
         ),
+        sqlite_autoincrement=True,
     )
 
 

@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_api_keys"),
         sa.UniqueConstraint("token_digest", name="uq_api_keys_token_digest"),
         sa.CheckConstraint("role IN ('admin', 'reader')", name="ck_api_keys_role_known"),
+        sqlite_autoincrement=True,
     )
 
 
