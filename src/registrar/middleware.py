@@ -12,6 +12,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
 
 import orjson
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -115,7 +116,16 @@ class RequestGate:
             await problem.response()(scope, receive, send)
             return
         _read_body_as_json(scope)
-        await self.app(scope, receive, send)
+        try:
+            await self.app(scope, receive, send)
+        except StarletteHTTPException as exc:
+            # `counted` raised it in a layer that reads the body before FastAPI's handlers can
+            # render it (the idempotency layer); no response has started yet.
+            if exc.status_code != 413:
+                raise
+            await PayloadTooLarge(f"The body may hold at most {MAX_BODY_BYTES} bytes.").response()(
+                scope, receive, send
+            )
 
     def _check_size(self, scope: Scope, receive: Receive) -> Receive:
         length = header(scope, b"content-length")
@@ -129,7 +139,9 @@ class RequestGate:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > MAX_BODY_BYTES:
-                raise PayloadTooLarge(f"The body may hold at most {MAX_BODY_BYTES} bytes.")
+                # An HTTPException, because FastAPI turns any other error raised while it reads
+                # the body into a 400; the handler renders this one as payload-too-large.
+                raise StarletteHTTPException(413)
             return message
 
         return counted

@@ -84,6 +84,9 @@ class PostgresDatabase:
             min_size=0,
             max_size=settings.db_pool_size,
             timeout=settings.db_timeout,
+            # A server that stops answering (frozen, or the network gone quiet) cannot enforce its
+            # own statement_timeout: bound every statement on this side too, so the request gets a 503.
+            command_timeout=settings.db_statement_timeout,
             reset=_no_reset,
             server_settings={
                 "lock_timeout": str(int(settings.db_timeout * 1000)),
