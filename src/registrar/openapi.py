@@ -22,6 +22,7 @@ from registrar.problems import (
     Unauthorized,
     ValidationFailed,
 )
+from registrar.schemas import MAX_ID
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
@@ -40,8 +41,32 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         for path, operations in doc["paths"].items():
             for operation in operations.values():
                 _document_problems(path, operation)
+                _document_path_ids(operation)
+        _exact_integer_bounds(doc)
         app.openapi_schema = doc
     return app.openapi_schema
+
+
+def _document_path_ids(operation: dict[str, Any]) -> None:
+    """Path ids match their route only in 1..2^63-1 (api/common.py); say so."""
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] == "path":
+            parameter["schema"].update(minimum=1, maximum=MAX_ID)
+
+
+def _exact_integer_bounds(node: Any) -> None:
+    """FastAPI's OpenAPI model keeps bounds as floats, and a float cannot hold 2^63-1 (it becomes
+    2^63, an id the service refuses): put the exact integers back."""
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            for bound in ("minimum", "maximum"):
+                if isinstance(node.get(bound), float):
+                    node[bound] = MAX_ID if node[bound] >= MAX_ID else int(node[bound])
+        for value in node.values():
+            _exact_integer_bounds(value)
+    elif isinstance(node, list):
+        for value in node:
+            _exact_integer_bounds(value)
 
 
 def _problems_of(path: str, operation: dict[str, Any]) -> list[type[Problem]]:

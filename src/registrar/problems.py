@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:registrar:problem:"
@@ -218,12 +219,22 @@ _BY_HTTP_STATUS: dict[int, type[Problem]] = {
 }
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method of every route at this path: each method is its own route, and Starlette's
+    405 names only the first one's."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if route.matches(request.scope)[0] is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
 async def _on_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     problem_class = _BY_HTTP_STATUS.get(exc.status_code, InternalError)
     problem = problem_class()
-    if exc.status_code == 405 and exc.headers:
-        problem.headers["allow"] = exc.headers.get("Allow", "")
+    if exc.status_code == 405:
+        problem.headers["allow"] = _allowed_methods(request)
     return problem.response()
 
 

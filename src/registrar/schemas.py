@@ -7,7 +7,16 @@ import unicodedata
 from typing import Annotated, Any, Generic, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
 MAX_ID = 2**63 - 1
 MAX_IDS_PER_REQUEST = 1000
@@ -21,7 +30,8 @@ def _no_control_characters(value: str) -> str:
 
 def _email(value: str) -> str:
     try:
-        checked = validate_email(value, check_deliverability=False)
+        # "Syntax only": .test addresses are well-formed too (other special-use names stay refused).
+        checked = validate_email(value, check_deliverability=False, test_environment=True)
     except EmailNotValidError as exc:
         raise ValueError(f"not a valid e-mail address: {exc}") from None
     return checked.normalized.lower()
@@ -36,24 +46,55 @@ def normalise_code(value: str) -> str:
     return value.strip().upper()
 
 
+def _whole_number(value: Any) -> Any:
+    """JSON does not tell 5 from 5.0 (JSON Schema calls both integers): a float without a fraction
+    is that integer. Strings, booleans and fractions still fail the strict check."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# The documented form of the checks below, exact on the value as sent: padding that trimming
+# removes (whitespace, less U+001C-001F, which it keeps), then 1-200 characters that start and end
+# with neither whitespace nor a control character (category Cc is exactly these code points).
+_CC = r"\x00-\x1f\x7f-\x9f"
+_PAD = r"[^\S\x1c-\x1f]*"
+TEXT_PATTERN = rf"^{_PAD}[^\s{_CC}](?:[^{_CC}]{{0,198}}[^\s{_CC}])?{_PAD}$"
+TEXT_SCHEMA = {"type": "string", "pattern": TEXT_PATTERN}
+EMAIL_SCHEMA = {"type": "string", "format": "idn-email", "minLength": 3, "maxLength": 320}
+CODE_SCHEMA = {"type": "string", "pattern": rf"^{_PAD}[A-Za-z0-9._-]{{1,32}}{_PAD}$"}
+
 Text = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(_no_control_characters),
+    WithJsonSchema(TEXT_SCHEMA),
 ]
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=3, max_length=320),
     AfterValidator(_no_control_characters),
     AfterValidator(_email),
+    WithJsonSchema(EMAIL_SCHEMA),
 ]
 CourseCode = Annotated[
     str,
     StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9._-]{1,32}$"),
     AfterValidator(normalise_code),
+    WithJsonSchema(CODE_SCHEMA),
 ]
-Capacity = Annotated[int, Field(strict=True, ge=0, le=100_000)]
-EntityId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
+Capacity = Annotated[
+    int,
+    Field(strict=True, ge=0, le=100_000),
+    BeforeValidator(_whole_number),
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": 100_000}),
+]
+EntityId = Annotated[
+    int,
+    Field(strict=True, ge=1, le=MAX_ID),
+    BeforeValidator(_whole_number),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_ID}),
+]
 
 
 class Input(BaseModel):
@@ -76,8 +117,9 @@ class StudentCreate(Input):
 
 
 class StudentUpdate(Input):
-    name: Text | None = None
-    email: Email | None = None
+    # Present means not null: documented as the plain type, without null.
+    name: Annotated[Text | None, WithJsonSchema(TEXT_SCHEMA)] = None
+    email: Annotated[Email | None, WithJsonSchema(EMAIL_SCHEMA)] = None
 
     _present_means_not_null = field_validator("name", "email", mode="before")(_not_null)
 
@@ -96,8 +138,8 @@ class CourseCreate(Input):
 
 
 class CourseUpdate(Input):
-    code: CourseCode | None = None
-    title: Text | None = None
+    code: Annotated[CourseCode | None, WithJsonSchema(CODE_SCHEMA)] = None
+    title: Annotated[Text | None, WithJsonSchema(TEXT_SCHEMA)] = None
     capacity: Capacity | None = None  # null: no limit
 
     _present_means_not_null = field_validator("code", "title", mode="before")(_not_null)
