@@ -176,7 +176,7 @@ async def test_api_keys_hold_only_a_sha256_digest_of_the_token(app: FastAPI) -> 
 
 def test_tokens_are_compared_in_constant_time() -> None:
     # A static check: a timing measurement through HTTP would be too noisy to fail reliably.
-    source = inspect.getsource(keys.KeyCache.key_for)
+    source = inspect.getsource(keys.KeyCache.remember)
 
     assert "hmac.compare_digest(" in source
     assert not re.search(r"token_digest\"\]\s*==|==\s*token_digest", source)

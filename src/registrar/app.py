@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from fastapi import FastAPI
@@ -15,12 +14,15 @@ from registrar import __version__
 from registrar.api import courses, enrollments, health, students
 from registrar.auth import check_declared
 from registrar.config import Settings
-from registrar.db import Database, open_database
+from registrar.db import open_database
 from registrar.middleware import IdempotencyLayer, RequestContext, RequestGate
 from registrar.openapi import openapi_document
 from registrar.problems import install_handlers
+from registrar.runtime import Runtime
 from registrar.services import housekeeping
+from registrar.services.access import Admission
 from registrar.services.keys import KeyCache
+from registrar.services.throttle import Blocklist
 
 DESCRIPTION = """Students, courses and who is enrolled in what.
 
@@ -29,29 +31,26 @@ Every endpoint but `/healthz` and these docs needs `Authorization: Bearer <token
 (`application/problem+json`)."""
 
 
-@dataclass
-class Runtime:
-    """What a worker holds between requests: its settings, its database and its key cache."""
-
-    settings: Settings
-    keys: KeyCache
-    db: Database = field(init=False)
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    runtime = Runtime(settings, KeyCache(settings.key_cache_seconds))
+    runtime = Runtime(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        runtime.db = await open_database(settings)
+        runtime.db = db = await open_database(settings)
+        blocks = Blocklist(db)
+        runtime.admission = Admission(db, KeyCache(settings.key_cache_seconds), blocks)
         retention = timedelta(hours=settings.idempotency_hours)
-        sweeper = asyncio.create_task(housekeeping.sweep_forever(runtime.db, retention))
+        background = [
+            asyncio.create_task(housekeeping.sweep_forever(db, retention)),
+            asyncio.create_task(blocks.follow()),
+        ]
         try:
             yield
         finally:
-            sweeper.cancel()
-            await runtime.db.close()
+            for task in background:
+                task.cancel()
+            await db.close()
 
     app: FastAPI = FastAPIOffline(
         title="registrar",

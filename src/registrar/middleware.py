@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_address
-from typing import Any
 
 import orjson
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -22,12 +21,10 @@ from registrar.problems import (
     Forbidden,
     PayloadTooLarge,
     Problem,
-    RateLimited,
-    Unauthorized,
     ValidationFailed,
 )
-from registrar.services import idempotency, throttle
-from registrar.services.keys import KeyCache
+from registrar.runtime import Runtime
+from registrar.services import idempotency
 
 MAX_BODY_BYTES = 1024 * 1024
 access = logging.getLogger("registrar.access")
@@ -90,7 +87,7 @@ class RequestGate:
     """Route and method first (unmatched requests go on to the router's 404/405), then body size
     (413), then the bearer token (401) and the role the route declares (403)."""
 
-    def __init__(self, app: ASGIApp, routes: list[BaseRoute], runtime: Any) -> None:
+    def __init__(self, app: ASGIApp, routes: list[BaseRoute], runtime: Runtime) -> None:
         self.app = app
         self.routes = routes
         self.runtime = runtime
@@ -147,16 +144,9 @@ class RequestGate:
         return counted
 
     async def _check_key(self, scope: Scope, role: Role) -> None:
-        db = self.runtime.db
         address = client_address(scope, self.runtime.settings.trusted_proxy_networks)
-        if wait := await throttle.seconds_blocked(db, address):
-            raise RateLimited(wait)
         token = bearer_token(header(scope, b"authorization"))
-        cache: KeyCache = self.runtime.keys
-        key = await cache.key_for(db, token) if token else None
-        if key is None:
-            await throttle.record_failure(db, address)
-            raise Unauthorized()
+        key = await self.runtime.admission.admit(address, token)
         if not may_call(key.role, role):
             raise Forbidden(f"A {key.role} key may only read.")
         scope["state"]["key"] = key
@@ -231,7 +221,7 @@ class IdempotencyLayer:
     """POST and PUT with an Idempotency-Key: replay the first answer, or run the request inside one
     transaction that also records its answer, and send that answer only after the commit."""
 
-    def __init__(self, app: ASGIApp, runtime: Any) -> None:
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
         self.app = app
         self.runtime = runtime
 

@@ -9,7 +9,7 @@ faults never leave this package as driver exceptions: a lost or busy database be
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeAlias
@@ -64,6 +64,7 @@ class Transaction(Protocol):
 
 class Database(Protocol):
     dialect: Dialect
+    pushes_notifications: bool  # whether `listen` hears anything (PostgreSQL NOTIFY)
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """A read-write transaction, committed when the block ends without an exception."""
@@ -71,6 +72,13 @@ class Database(Protocol):
 
     def connection(self) -> AbstractAsyncContextManager[Transaction]:
         """A connection in autocommit mode, for reads that are one statement each."""
+        ...
+
+    async def listen(
+        self, channel: str, on_message: Callable[[str], None], on_connect: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Hear the messages announced on `channel` until cancelled, reconnecting after outages;
+        `on_connect` runs after each (re)connection, to catch up on what was missed."""
         ...
 
     async def close(self) -> None: ...

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -16,6 +17,8 @@ from registrar.config import Settings
 from registrar.db.core import Dialect, Row, Sql, UniqueViolation
 from registrar.problems import ServiceUnavailable
 
+LISTEN_CHECK_SECONDS = 2.0
+
 # Errors that mean "the database is away or refused to wait", not "the request is wrong".
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
@@ -27,6 +30,8 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.LockNotAvailableError,  # lock_timeout
     asyncpg.exceptions.TransactionRollbackError,  # deadlock or serialization failure
 )
+
+LISTEN_ERRORS: tuple[type[BaseException], ...] = (*UNAVAILABLE, ServiceUnavailable)
 
 
 class PostgresTransaction:
@@ -69,10 +74,12 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
 
 class PostgresDatabase:
     dialect: Dialect = "postgresql"
+    pushes_notifications = True
 
-    def __init__(self, pool: asyncpg.Pool, timeout: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, timeout: float, dsn: str = "") -> None:
         self._pool = pool
         self._timeout = timeout
+        self._dsn = dsn
         self._current: ContextVar[PostgresTransaction | None] = ContextVar(
             "postgres_transaction", default=None
         )
@@ -95,7 +102,7 @@ class PostgresDatabase:
                 "application_name": "registrar",
             },
         )
-        return cls(pool, settings.db_timeout)
+        return cls(pool, settings.db_timeout, settings.postgres_dsn)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[PostgresTransaction]:
@@ -126,6 +133,29 @@ class PostgresDatabase:
                     self._current.reset(token)
         except UNAVAILABLE:
             raise ServiceUnavailable() from None
+
+    async def listen(
+        self, channel: str, on_message: Callable[[str], None], on_connect: Callable[[], Awaitable[None]]
+    ) -> None:
+        """LISTEN on a connection of its own (outside the pool), checked every few seconds, and
+        opened again after an outage; `on_connect` catches up on what was missed meanwhile."""
+        while True:
+            with contextlib.suppress(*LISTEN_ERRORS):  # the database is away: try again shortly
+                await self._listen_once(channel, on_message, on_connect)
+            await asyncio.sleep(LISTEN_CHECK_SECONDS)
+
+    async def _listen_once(
+        self, channel: str, on_message: Callable[[str], None], on_connect: Callable[[], Awaitable[None]]
+    ) -> None:
+        conn = await asyncpg.connect(self._dsn, timeout=self._timeout)
+        try:
+            await conn.add_listener(channel, lambda *notice: on_message(str(notice[-1])))
+            await on_connect()
+            while True:  # a dead connection shows only when it is used
+                await asyncio.sleep(LISTEN_CHECK_SECONDS)
+                await conn.execute("SELECT 1", timeout=self._timeout)
+        finally:
+            conn.terminate()
 
     async def close(self) -> None:
         try:

@@ -272,13 +272,20 @@ async def insert_api_key(tx: Transaction, digest: str, role: str, name: str | No
     return key_id
 
 
-_ACTIVE_KEY = Sql(
-    "SELECT id, role, token_digest FROM api_keys WHERE token_digest = $1 AND revoked_at IS NULL"
+_BLOCK_AND_KEY = Sql(
+    "SELECT (SELECT blocked_until FROM auth_failures WHERE address = $1) AS blocked_until, "
+    "k.id, k.role, k.token_digest FROM (SELECT 1) AS one "
+    "LEFT JOIN api_keys k ON k.token_digest = $2 AND k.revoked_at IS NULL"
 )
 
 
-async def active_key(tx: Transaction, digest: str) -> Row | None:
-    return await tx.fetchrow(_ACTIVE_KEY, digest)
+async def block_and_key(tx: Transaction, address: str, digest: str) -> tuple[float | None, Row | None]:
+    """In one statement: when the address's block ends (None: never blocked), and the active key
+    with this token digest (None: unknown or revoked)."""
+    row = await tx.fetchrow(_BLOCK_AND_KEY, address, digest)
+    assert row is not None
+    until = None if row["blocked_until"] is None else float(row["blocked_until"])
+    return until, (row if row["id"] is not None else None)
 
 
 _ALL_KEYS = Sql("SELECT id, role, name, created_at, revoked_at FROM api_keys ORDER BY id")
@@ -534,3 +541,18 @@ async def insert_seeded_enrollments(
     await tx.execute(
         _SEED_ENROLLMENTS, first_student, course_base, courses, now, list(first_courses), per_student
     )
+
+
+_CURRENT_BLOCKS = Sql("SELECT address, blocked_until FROM auth_failures WHERE blocked_until > $1")
+
+
+async def current_blocks(tx: Transaction, now: float) -> list[Row]:
+    return await tx.fetch(_CURRENT_BLOCKS, now)
+
+
+_ANNOUNCE = Sql("SELECT pg_notify($1, $2)", "SELECT ?1, ?2")
+
+
+async def announce(tx: Transaction, channel: str, payload: str) -> None:
+    """Tell every listening worker, when the transaction commits (PostgreSQL NOTIFY)."""
+    await tx.execute(_ANNOUNCE, channel, payload)

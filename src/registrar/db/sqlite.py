@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from datetime import datetime
@@ -92,6 +92,7 @@ class SqliteTransaction:
 
 class SqliteDatabase:
     dialect: Dialect = "sqlite"
+    pushes_notifications = False
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -150,6 +151,11 @@ class SqliteDatabase:
             self._conn.execute("RELEASE nested")
             raise
         self._conn.execute("RELEASE nested")
+
+    async def listen(
+        self, channel: str, on_message: Callable[[str], None], on_connect: Callable[[], Awaitable[None]]
+    ) -> None:
+        """SQLite has no notifications: callers read what they need instead."""
 
     async def close(self) -> None:
         self._conn.close()

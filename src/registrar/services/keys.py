@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from registrar.db import Database
+from registrar.db import Database, Row
 from registrar.db import queries as q
 from registrar.problems import NotFound
 from registrar.services.common import utc_now
@@ -67,28 +67,27 @@ async def create_first_admin_key(db: Database) -> str | None:
 
 
 class KeyCache:
-    """Recognises tokens, remembering each answer for at most `seconds` (the contract lets a revoked
-    key live for up to 1 s), so most requests pay no database round trip for authentication.
-    Unknown tokens are not remembered: a key minted a moment ago works at once."""
+    """Recognised tokens, each remembered for at most `seconds` (the contract lets a revoked key
+    live for up to 1 s), so most requests pay no database round trip for authentication. Unknown
+    tokens are not remembered: a key minted a moment ago works at once."""
 
     def __init__(self, seconds: float, max_entries: int = 10_000) -> None:
         self._seconds = seconds
         self._max_entries = max_entries
         self._known: dict[str, tuple[float, Key]] = {}
 
-    async def key_for(self, db: Database, token: str) -> Key | None:
-        token_digest = digest(token)
-        cached = self._known.get(token_digest)
-        now = time.monotonic()
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        async with db.connection() as conn:
-            row = await q.active_key(conn, token_digest)
-        if row is None or not hmac.compare_digest(row["token_digest"], token_digest):
-            self._known.pop(token_digest, None)
+    def cached(self, token_digest: str) -> Key | None:
+        entry = self._known.get(token_digest)
+        if entry is None or entry[0] <= time.monotonic():
+            return None
+        return entry[1]
+
+    def remember(self, token_digest: str, row: Row) -> Key | None:
+        """The key of a row looked up by this digest (None if it does not really match)."""
+        if not hmac.compare_digest(row["token_digest"], token_digest):
             return None
         if len(self._known) >= self._max_entries:
             self._known.clear()
         key = Key(id=row["id"], role=row["role"])
-        self._known[token_digest] = (now + self._seconds, key)
+        self._known[token_digest] = (time.monotonic() + self._seconds, key)
         return key
