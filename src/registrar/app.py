@@ -22,7 +22,7 @@ from registrar.runtime import Runtime
 from registrar.services import housekeeping
 from registrar.services.access import Admission
 from registrar.services.keys import KeyCache
-from registrar.services.throttle import Blocklist
+from registrar.services.throttle import Blocklist, RedisBlocklist
 
 DESCRIPTION = """Students, courses and who is enrolled in what.
 
@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         runtime.db = db = await open_database(settings)
-        blocks = Blocklist(db)
+        blocks = RedisBlocklist(settings.redis_url) if settings.redis_url else Blocklist(db)
         runtime.admission = Admission(db, KeyCache(settings.key_cache_seconds), blocks)
         retention = timedelta(hours=settings.idempotency_hours)
         background = [

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     trusted_proxies: str = ""
     idempotency_hours: float = Field(default=24.0, gt=0)
+    redis_url: str = ""
 
     @property
     def trusted_proxy_networks(self) -> list[IPv4Network | IPv6Network]:

@@ -10,11 +10,11 @@ from registrar.db import Database
 from registrar.db import queries as q
 from registrar.problems import RateLimited, Unauthorized
 from registrar.services.keys import Key, KeyCache, digest
-from registrar.services.throttle import Blocklist
+from registrar.services.throttle import Blocklist, RedisBlocklist
 
 
 class Admission:
-    def __init__(self, db: Database, keys: KeyCache, blocks: Blocklist) -> None:
+    def __init__(self, db: Database, keys: KeyCache, blocks: Blocklist | RedisBlocklist) -> None:
         self.db = db
         self.keys = keys
         self.blocks = blocks
@@ -30,6 +30,8 @@ class Admission:
             async with self.db.connection() as conn:
                 until, row = await q.block_and_key(conn, address, token_digest)
             key = self.keys.remember(token_digest, row) if row is not None else None
+            if not self.blocks.in_database:
+                until = await self.blocks.until(address)
         if until is not None and (left := until - time.time()) > 0:
             raise RateLimited(math.ceil(left))
         if key is None:

@@ -4,17 +4,25 @@ The count lives in the database, so it holds across every worker and host of a d
 PostgreSQL each worker also learns of every new block at once (NOTIFY), so a request from an
 address that is not blocked pays nothing for the check; only an address believed blocked is
 looked up, in case its block has ended. SQLite has no notifications: there the check is a local
-read on every authenticated request.
+read on every authenticated request. With REGISTRAR_REDIS_URL set, the count lives in Redis instead
+(`RedisBlocklist`), for deployments that already run one.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import orjson
+from limits import RateLimitItemPerMinute
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 
 from registrar.db import Database, Transaction
 from registrar.db import queries as q
+from registrar.problems import ServiceUnavailable
 
 MAX_FAILURES = 20
 WINDOW_SECONDS = 60.0
@@ -23,7 +31,9 @@ BLOCKS_CHANNEL = "registrar_blocks"
 
 
 class Blocklist:
-    """Which client addresses are blocked, and until when (epoch seconds)."""
+    """Which client addresses are blocked, and until when (epoch seconds), kept in the database."""
+
+    in_database = True
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -77,3 +87,42 @@ async def forget_old_failures(db: Database) -> None:
     """Remove records of addresses that neither failed nor were blocked recently."""
     async with db.transaction() as tx:
         await q.forget_auth_failures(tx, time.time() - WINDOW_SECONDS - BLOCK_SECONDS)
+
+
+class RedisBlocklist:
+    """The same limit kept in Redis (REGISTRAR_REDIS_URL), through the `limits` library: a moving
+    window of failures per address, and a block key that expires 60 s after the 20th failure."""
+
+    in_database = False
+    FAILURES = RateLimitItemPerMinute(MAX_FAILURES - 1)  # the 20th failure is the first one refused
+
+    def __init__(self, url: str) -> None:
+        self._storage = RedisStorage(f"async+{url}", wrap_exceptions=True, key_prefix="registrar")
+        self._window = MovingWindowRateLimiter(self._storage)
+
+    async def until(self, address: str) -> float | None:
+        with _redis_errors():
+            if not await self._storage.get(_block_key(address)):
+                return None
+            return await self._storage.get_expiry(_block_key(address))
+
+    async def record_failure(self, address: str) -> None:
+        with _redis_errors():
+            if not await self._window.hit(self.FAILURES, "auth-failures", address):
+                await self._storage.incr(_block_key(address), int(BLOCK_SECONDS))
+                await self._window.clear(self.FAILURES, "auth-failures", address)
+
+    async def follow(self) -> None:
+        """Nothing to follow: every check asks Redis."""
+
+
+def _block_key(address: str) -> str:
+    return f"blocked/{address}"
+
+
+@contextmanager
+def _redis_errors() -> Iterator[None]:
+    try:
+        yield
+    except StorageError:
+        raise ServiceUnavailable("The rate-limit store is unavailable; retry shortly.") from None
