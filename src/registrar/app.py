@@ -41,15 +41,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         blocks = RedisBlocklist(settings.redis_url) if settings.redis_url else Blocklist(db)
         runtime.admission = Admission(db, KeyCache(settings.key_cache_seconds), blocks)
         retention = timedelta(hours=settings.idempotency_hours)
-        background = [
-            asyncio.create_task(housekeeping.sweep_forever(db, retention)),
-            asyncio.create_task(blocks.follow()),
-        ]
+        sweeper = asyncio.create_task(housekeeping.sweep_forever(db, retention))
+        stop_following = asyncio.Event()
+        follower = asyncio.create_task(blocks.follow(stop_following))
         try:
             yield
         finally:
-            for task in background:
-                task.cancel()
+            sweeper.cancel()
+            stop_following.set()
+            await asyncio.wait([follower], timeout=settings.db_timeout + 1)
+            follower.cancel()
             await db.close()
 
     app: FastAPI = FastAPIOffline(

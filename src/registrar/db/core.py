@@ -8,6 +8,7 @@ faults never leave this package as driver exceptions: a lost or busy database be
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -75,9 +76,13 @@ class Database(Protocol):
         ...
 
     async def listen(
-        self, channel: str, on_message: Callable[[str], None], on_connect: Callable[[], Awaitable[None]]
+        self,
+        channel: str,
+        on_message: Callable[[str], None],
+        on_connect: Callable[[], Awaitable[None]],
+        stop: asyncio.Event,
     ) -> None:
-        """Hear the messages announced on `channel` until cancelled, reconnecting after outages;
+        """Hear the messages announced on `channel` until `stop` is set, reconnecting after outages;
         `on_connect` runs after each (re)connection, to catch up on what was missed."""
         ...
 

@@ -135,25 +135,34 @@ class PostgresDatabase:
             raise ServiceUnavailable() from None
 
     async def listen(
-        self, channel: str, on_message: Callable[[str], None], on_connect: Callable[[], Awaitable[None]]
+        self,
+        channel: str,
+        on_message: Callable[[str], None],
+        on_connect: Callable[[], Awaitable[None]],
+        stop: asyncio.Event,
     ) -> None:
         """LISTEN on a connection of its own (outside the pool), checked every few seconds, and
-        opened again after an outage; `on_connect` catches up on what was missed meanwhile."""
-        while True:
+        opened again after an outage; `on_connect` catches up on what was missed meanwhile.
+        Ends when `stop` is set: cooperatively, since cancelling asyncpg in the middle of a
+        connect leaves an error behind that nobody collects."""
+        while not stop.is_set():
             with contextlib.suppress(*LISTEN_ERRORS):  # the database is away: try again shortly
-                await self._listen_once(channel, on_message, on_connect)
-            await asyncio.sleep(LISTEN_CHECK_SECONDS)
+                await self._listen_once(channel, on_message, on_connect, stop)
+            await _stopped_within(stop, LISTEN_CHECK_SECONDS)
 
     async def _listen_once(
-        self, channel: str, on_message: Callable[[str], None], on_connect: Callable[[], Awaitable[None]]
+        self,
+        channel: str,
+        on_message: Callable[[str], None],
+        on_connect: Callable[[], Awaitable[None]],
+        stop: asyncio.Event,
     ) -> None:
         conn = await asyncpg.connect(self._dsn, timeout=self._timeout)
         try:
             await conn.add_listener(channel, lambda *notice: on_message(str(notice[-1])))
             await on_connect()
-            while True:  # a dead connection shows only when it is used
-                await asyncio.sleep(LISTEN_CHECK_SECONDS)
-                await conn.execute("SELECT 1", timeout=self._timeout)
+            while not await _stopped_within(stop, LISTEN_CHECK_SECONDS):
+                await conn.execute("SELECT 1", timeout=self._timeout)  # a dead connection shows only in use
         finally:
             conn.terminate()
 
@@ -162,3 +171,9 @@ class PostgresDatabase:
             await asyncio.wait_for(self._pool.close(), timeout=self._timeout)
         except UNAVAILABLE:
             self._pool.terminate()
+
+
+async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+    return stop.is_set()

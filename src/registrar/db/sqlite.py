@@ -153,7 +153,11 @@ class SqliteDatabase:
         self._conn.execute("RELEASE nested")
 
     async def listen(
-        self, channel: str, on_message: Callable[[str], None], on_connect: Callable[[], Awaitable[None]]
+        self,
+        channel: str,
+        on_message: Callable[[str], None],
+        on_connect: Callable[[], Awaitable[None]],
+        stop: asyncio.Event,
     ) -> None:
         """SQLite has no notifications: callers read what they need instead."""
 

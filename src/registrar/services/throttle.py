@@ -10,6 +10,7 @@ read on every authenticated request. With REGISTRAR_REDIS_URL set, the count liv
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,9 +69,9 @@ class Blocklist:
         if self._db.pushes_notifications:
             await q.announce(tx, BLOCKS_CHANNEL, f"{until} {address}")
 
-    async def follow(self) -> None:
-        """Learn of the blocks other workers and hosts start, until cancelled (PostgreSQL)."""
-        await self._db.listen(BLOCKS_CHANNEL, self._heard, self._catch_up)
+    async def follow(self, stop: asyncio.Event) -> None:
+        """Learn of the blocks other workers and hosts start, until `stop` is set (PostgreSQL)."""
+        await self._db.listen(BLOCKS_CHANNEL, self._heard, self._catch_up, stop)
 
     def _heard(self, payload: str) -> None:
         until, _, address = payload.partition(" ")
@@ -112,7 +113,7 @@ class RedisBlocklist:
                 await self._storage.incr(_block_key(address), int(BLOCK_SECONDS))
                 await self._window.clear(self.FAILURES, "auth-failures", address)
 
-    async def follow(self) -> None:
+    async def follow(self, stop: asyncio.Event) -> None:
         """Nothing to follow: every check asks Redis."""
 
 
