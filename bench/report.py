@@ -1,0 +1,206 @@
+"""The benchmark's table, its machine and versions, and the issue's targets checked against them."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("fastapi", "starlette", "pydantic", "uvicorn", "uvloop", "httptools", "asyncpg", "orjson")
+# Issue 9: registrar's req/s as a fraction of the baseline's, per engine and workload.
+RATIO_TARGETS = {
+    ("postgresql", "W1"): 0.40,
+    ("postgresql", "W2"): 0.40,
+    ("postgresql", "W3"): 0.35,
+    ("postgresql", "W4"): 0.35,
+    ("sqlite", "W1"): 0.25,
+    ("sqlite", "W2"): 0.20,
+}
+RSS_LIMIT_MIB = 150
+
+
+@dataclass
+class Result:
+    engine: str
+    server: str
+    workload: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    rss_mib: float
+    cpu_us: float  # the workers' CPU time (user + system) per request, in microseconds
+    failure: str | None = None
+    ratio: float | None = None
+    cpu_ratio: float | None = None
+
+    def line(self) -> str:
+        state = f"FAILED: {self.failure}" if self.failure else "ok"
+        return (
+            f"{self.workload} {self.rps:8.0f} req/s  p50 {self.p50_ms:6.2f} ms  p99 {self.p99_ms:6.2f} ms  "
+            f"max {self.max_ms:7.1f} ms  RSS {self.rss_mib:5.1f} MiB  CPU {self.cpu_us:5.0f} us/req  {state}"
+        )
+
+
+@dataclass
+class ServerMemory:
+    engine: str
+    server: str
+    after_warmup: list[float] = field(default_factory=list)
+    at_end: list[float] = field(default_factory=list)
+
+    def line(self) -> str:
+        warm = ", ".join(f"{m:.1f}" for m in self.after_warmup)
+        end = ", ".join(f"{m:.1f}" for m in self.at_end)
+        return f"worker RSS (MiB) after the first warm-up: {warm}; at the end: {end}"
+
+
+def add_ratios(results: list[Result]) -> None:
+    baseline = {(r.engine, r.workload): r for r in results if r.server == "baseline"}
+    for r in results:
+        base = baseline.get((r.engine, r.workload))
+        r.ratio = r.rps / base.rps if base else None
+        r.cpu_ratio = base.cpu_us / r.cpu_us if base and r.cpu_us else None
+
+
+def table(results: list[Result]) -> list[str]:
+    lines = [
+        "| workload | engine | server | req/s | p50 ms | p99 ms | max ms | RSS MiB | ratio to baseline "
+        "| worker CPU us/req | CPU ratio |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    order = {"registrar": 0, "registrar, no access log": 1, "baseline": 2}
+    for r in sorted(results, key=lambda r: (r.engine != "postgresql", r.workload, order.get(r.server, 3))):
+        ratio = f"{r.ratio:.2f}" if r.ratio is not None else "-"
+        cpu_ratio = f"{r.cpu_ratio:.2f}" if r.cpu_ratio is not None else "-"
+        rps = f"FAILED ({r.failure})" if r.failure else f"{r.rps:.0f}"
+        lines.append(
+            f"| {r.workload} | {r.engine} | {r.server} | {rps} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
+            f"{r.max_ms:.1f} | {r.rss_mib:.1f} | {ratio} | {r.cpu_us:.0f} | {cpu_ratio} |"
+        )
+    return lines
+
+
+def targets(results: list[Result], memory: list[ServerMemory]) -> list[str]:
+    """Each of the issue's targets this run can judge, met or not."""
+    lines = []
+    for r in (r for r in results if r.server == "registrar"):
+        goal = RATIO_TARGETS.get((r.engine, r.workload))
+        if goal is not None and r.ratio is not None:
+            lines.append(
+                f"- {_mark(r.ratio >= goal)} {r.engine} {r.workload}: {r.ratio:.2f}x (target {goal}x)"
+            )
+    judged = [r for r in results if r.server != "baseline"]
+    spread = [r for r in judged if r.p99_ms > 4 * r.p50_ms]
+    lines.append(
+        f"- {_mark(not spread)} p99 <= 4x p50 on {len(judged) - len(spread)} of {len(judged)} registrar rows"
+    )
+    lines += [
+        f"  - {r.engine} {r.workload} {r.server}: p99 {r.p99_ms:.1f} ms = {r.p99_ms / r.p50_ms:.1f}x p50"
+        for r in spread
+    ]
+    writes = [r for r in results if r.engine == "sqlite" and r.workload == "W2" and r.server == "registrar"]
+    for r in writes:
+        lines.append(
+            f"- {_mark(r.max_ms <= 1000)} SQLite: slowest W2 request {r.max_ms:.0f} ms (target <= 1 s)"
+        )
+    peak = max((m for s in memory if s.server != "baseline" for m in s.at_end), default=0.0)
+    lines.append(f"- {_mark(peak < RSS_LIMIT_MIB)} largest registrar worker {peak:.1f} MiB (target < 150)")
+    failed = [r for r in results if r.failure]
+    lines.append(
+        f"- {_mark(not failed)} no non-2xx responses, timeouts or socket errors ({len(failed)} failed)"
+    )
+    return lines
+
+
+def _mark(ok: bool) -> str:
+    return "met:" if ok else "**NOT met:**"
+
+
+def machine() -> list[str]:
+    cpu = next(
+        (
+            x.split(":", 1)[1].strip()
+            for x in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in x
+        ),
+        platform.processor(),
+    )
+    memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    return [
+        f"- machine: {os.cpu_count()} CPUs (`nproc` {_run('nproc')}), {cpu}, {memory_kib / 2**20:.1f} GiB RAM, "
+        f"{platform.system()} {platform.release()}",
+        f"- Python {platform.python_version()}; "
+        + ", ".join(f"{p} {importlib.metadata.version(p)}" for p in PACKAGES),
+        f"- {_postgres_version()}; SQLite {sqlite3.sqlite_version}; {_run('wrk', '-v').splitlines()[0]}",
+        f"- registrar at {_run('git', '-C', str(ROOT), 'describe', '--always', '--dirty')}",
+    ]
+
+
+def _postgres_version() -> str:
+    sys.path.insert(0, str(ROOT))
+    from tests import pgcluster
+
+    return _run(str(pgcluster.PG_BIN / "postgres"), "--version") or "PostgreSQL: not installed"
+
+
+def _run(*command: str) -> str:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=10)
+    except OSError:
+        return ""
+    return (done.stdout or done.stderr).strip()
+
+
+def write_report(
+    results: list[Result],
+    memory: list[ServerMemory],
+    seeds: dict[str, float],
+    timing: Any,
+    elapsed: float,
+    load_before: tuple[float, float, float],
+    output: Path | None,
+) -> str:
+    add_ratios(results)
+    now = datetime.now(UTC)
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `.venv/bin/python bench/run.py` on {now:%Y-%m-%d %H:%M} UTC, in {elapsed / 60:.1f} min. "
+        f"wrk: 1 thread, 32 connections, {timing.warmup} s warm-up, then the median of {timing.runs} runs "
+        f"of {timing.run} s. Ratio: registrar's req/s over the baseline's (bench/baseline.py), same engine "
+        "and workload. Worker CPU: user + system time of the 2 workers during the timed runs, per request "
+        "(database server not included); CPU ratio: the baseline's over registrar's, which other jobs on "
+        "the machine disturb less than req/s.",
+        "",
+        *machine(),
+        f"- load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; after: "
+        + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        + " (other jobs on the machine share its 2 cores)",
+        "",
+        "Seed of 100,000 students, 2,000 courses, 5 courses a student (`registrar seed`): "
+        + "; ".join(f"{engine} {seconds:.1f} s" for engine, seconds in seeds.items()),
+        "",
+        *table(results),
+        "",
+        "Worker resident memory (VmRSS, MiB, one figure per worker):",
+        "",
+        *(f"- {m.engine}, {m.server}: {m.line()}" for m in memory),
+        "",
+        "Issue 9 targets judged by this run:",
+        "",
+        *targets(results, memory),
+        "",
+    ]
+    report = "\n".join(lines)
+    if output is not None:
+        output.write_text(report)
+    return report
