@@ -47,12 +47,12 @@ assert re.fullmatch(EntityIdConvertor.regex, str(MAX_ID))
 assert not re.fullmatch(EntityIdConvertor.regex, str(MAX_ID + 1))
 
 
-def database(request: Request) -> Database:
+async def database(request: Request) -> Database:
     db: Database = request.app.state.runtime.db
     return db
 
 
-def caller(request: Request) -> Caller:
+async def caller(request: Request) -> Caller:
     key = getattr(request.state, "key", None)
     return Caller(key_id=key.id if key else None, request_id=getattr(request.state, "request_id", None))
 

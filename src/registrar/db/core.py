@@ -13,6 +13,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, Protocol, TypeAlias
 
 Dialect = Literal["postgresql", "sqlite"]
@@ -57,6 +58,11 @@ class Transaction(Protocol):
     async def fetchval(self, sql: Sql, *args: Any) -> Any: ...
 
     async def execute(self, sql: Sql, *args: Any) -> None: ...
+
+    def as_read_back(self, moment: datetime) -> Any:
+        """A time as this engine returns it once stored (a datetime, or SQLite's text), so that an
+        answer built before the commit reads exactly like one read from the database later."""
+        ...
 
     async def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """Bulk-load rows (COPY on PostgreSQL); for `registrar seed` and imports, not for serving."""

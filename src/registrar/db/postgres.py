@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -39,6 +40,9 @@ class PostgresTransaction:
 
     def __init__(self, conn: asyncpg.Connection[Any] | PoolConnectionProxy[Any]) -> None:
         self._conn = conn
+
+    def as_read_back(self, moment: datetime) -> Any:
+        return moment
 
     def savepoint(self) -> Transaction:
         return self._conn.transaction()

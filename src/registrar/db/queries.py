@@ -166,25 +166,29 @@ async def course_exists(tx: Transaction, course_id: int) -> bool:
 
 # ------------------------------------------------------------------------------------- enrollments
 
-_ENROLLED_COURSE_IDS = Sql(
-    "SELECT sc.course_id FROM students s LEFT JOIN student_courses sc ON sc.student_id = s.id "
+_LOCK_STUDENT_COURSES = Sql(
+    "SELECT s.id AS student_id, c.id, c.code, c.title, sc.enrolled_at FROM students s "
+    "LEFT JOIN student_courses sc ON sc.student_id = s.id LEFT JOIN courses c ON c.id = sc.course_id "
     "WHERE s.id = $1 FOR UPDATE OF s",
-    "SELECT sc.course_id FROM students s LEFT JOIN student_courses sc ON sc.student_id = s.id WHERE s.id = ?1",
+    "SELECT s.id AS student_id, c.id, c.code, c.title, sc.enrolled_at FROM students s "
+    "LEFT JOIN student_courses sc ON sc.student_id = s.id LEFT JOIN courses c ON c.id = sc.course_id "
+    "WHERE s.id = ?1",
 )
 
 
-async def lock_student_course_ids(tx: Transaction, student_id: int) -> set[int] | None:
+async def lock_student_courses(tx: Transaction, student_id: int) -> list[Row] | None:
     """Lock the student's row (every change to one student's courses queues behind it) and return
-    the ids of its courses; None when the student does not exist."""
-    rows = await tx.fetch(_ENROLLED_COURSE_IDS, student_id)
+    its courses (id, code, title, enrolled_at); None when the student does not exist."""
+    rows = await tx.fetch(_LOCK_STUDENT_COURSES, student_id)
     if not rows:
         return None
-    return {r[0] for r in rows if r[0] is not None}
+    return [r for r in rows if r["id"] is not None]
 
 
 _LOCK_SEATS = Sql(
-    "SELECT id, capacity, enrolled FROM courses WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
-    "SELECT id, capacity, enrolled FROM courses WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id",
+    "SELECT id, code, title, capacity, enrolled FROM courses WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
+    "SELECT id, code, title, capacity, enrolled FROM courses WHERE id IN (SELECT value FROM json_each(?1)) "
+    "ORDER BY id",
 )
 
 
@@ -197,52 +201,39 @@ async def lock_seats(tx: Transaction, course_ids: Iterable[int]) -> list[Row]:
     return await tx.fetch(_LOCK_SEATS, sorted(course_ids))
 
 
-_ADD_SEATS = Sql(
+_JOIN_COURSES = Sql(
+    "WITH joined AS (INSERT INTO student_courses (student_id, course_id, enrolled_at) "
+    "SELECT $1, course_id, $3 FROM unnest($2::bigint[]) AS course_id RETURNING course_id) "
+    "UPDATE courses SET enrolled = enrolled + 1 FROM joined WHERE courses.id = joined.course_id",
+    "INSERT INTO student_courses (student_id, course_id, enrolled_at) SELECT ?1, value, ?3 FROM json_each(?2)",
+)
+_LEAVE_COURSES = Sql(
+    "WITH left_ AS (DELETE FROM student_courses WHERE student_id = $1 AND course_id = ANY($2::bigint[]) "
+    "RETURNING course_id) UPDATE courses SET enrolled = enrolled - 1 FROM left_ WHERE courses.id = left_.course_id",
+    "DELETE FROM student_courses WHERE student_id = ?1 AND course_id IN (SELECT value FROM json_each(?2))",
+)
+# SQLite cannot write in a WITH clause: there the seat counts move in a second statement (which
+# costs no round trip on an embedded database).
+_MOVE_SEATS = Sql(
     "UPDATE courses SET enrolled = enrolled + $2 WHERE id = ANY($1::bigint[])",
     "UPDATE courses SET enrolled = enrolled + ?2 WHERE id IN (SELECT value FROM json_each(?1))",
 )
 
 
-async def add_seats(tx: Transaction, course_ids: Sequence[int], delta: int) -> None:
-    """Move the seat counts of courses whose rows the caller has locked."""
+async def join_courses(tx: Transaction, student_id: int, course_ids: Sequence[int], now: datetime) -> None:
+    """Enroll the student in courses whose rows the caller has locked, and take their seats."""
     if course_ids:
-        await tx.execute(_ADD_SEATS, list(course_ids), delta)
+        await tx.execute(_JOIN_COURSES, student_id, list(course_ids), now)
+        if tx.dialect == "sqlite":
+            await tx.execute(_MOVE_SEATS, list(course_ids), +1)
 
 
-_INSERT_ENROLLMENTS = Sql(
-    "INSERT INTO student_courses (student_id, course_id, enrolled_at) "
-    "SELECT $1, course_id, $3 FROM unnest($2::bigint[]) AS course_id",
-    "INSERT INTO student_courses (student_id, course_id, enrolled_at) "
-    "SELECT ?1, value, ?3 FROM json_each(?2)",
-)
-
-
-async def insert_enrollments(
-    tx: Transaction, student_id: int, course_ids: Sequence[int], now: datetime
-) -> None:
+async def leave_courses(tx: Transaction, student_id: int, course_ids: Sequence[int]) -> None:
+    """Drop the student from courses whose rows the caller has locked, and free their seats."""
     if course_ids:
-        await tx.execute(_INSERT_ENROLLMENTS, student_id, list(course_ids), now)
-
-
-_DELETE_ENROLLMENTS = Sql(
-    "DELETE FROM student_courses WHERE student_id = $1 AND course_id = ANY($2::bigint[])",
-    "DELETE FROM student_courses WHERE student_id = ?1 AND course_id IN (SELECT value FROM json_each(?2))",
-)
-
-
-async def delete_enrollments(tx: Transaction, student_id: int, course_ids: Sequence[int]) -> None:
-    if course_ids:
-        await tx.execute(_DELETE_ENROLLMENTS, student_id, list(course_ids))
-
-
-_STUDENT_COURSES = Sql(
-    "SELECT c.id, c.code, c.title, sc.enrolled_at FROM student_courses sc "
-    "JOIN courses c ON c.id = sc.course_id WHERE sc.student_id = $1 ORDER BY sc.course_id"
-)
-
-
-async def student_courses(tx: Transaction, student_id: int) -> list[Row]:
-    return await tx.fetch(_STUDENT_COURSES, student_id)
+        await tx.execute(_LEAVE_COURSES, student_id, list(course_ids))
+        if tx.dialect == "sqlite":
+            await tx.execute(_MOVE_SEATS, list(course_ids), -1)
 
 
 _STUDENT_COURSES_OR_MISSING = Sql(

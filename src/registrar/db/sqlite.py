@@ -66,6 +66,9 @@ class SqliteTransaction:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
+    def as_read_back(self, moment: datetime) -> Any:
+        return to_sqlite(moment)
+
     async def fetch(self, sql: Sql, *args: Any) -> list[Row]:
         with translated_errors():
             return self._conn.execute(sql.sqlite, [to_sqlite(a) for a in args]).fetchall()

@@ -9,7 +9,7 @@ from registrar.db import queries as q
 from registrar.problems import AlreadyExists, NotFound
 from registrar.schemas import StudentCreate, StudentUpdate
 from registrar.services.common import Caller, log_enrollment_change, page, utc_now
-from registrar.services.enrollments import take_seats
+from registrar.services.enrollments import leave_all
 
 
 def student(row: Row) -> dict[str, Any]:
@@ -82,9 +82,6 @@ async def update_student(db: Database, student_id: int, changes: StudentUpdate) 
 async def delete_student(db: Database, student_id: int, caller: Caller) -> None:
     """Delete a student and its enrollments, giving their seats back."""
     async with db.transaction() as tx:
-        course_ids = await q.lock_student_course_ids(tx, student_id)
-        if course_ids is None:
-            raise NotFound(f"No student with id {student_id}.")
-        await take_seats(tx, joining=set(), leaving=course_ids)
+        course_ids = await leave_all(tx, student_id)
         await q.delete_student(tx, student_id)
-    log_enrollment_change("delete_student", student_id, [], sorted(course_ids), caller)
+    log_enrollment_change("delete_student", student_id, [], course_ids, caller)
