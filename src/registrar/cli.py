@@ -75,6 +75,9 @@ def serve(
         "access_log": False,
         "timeout_graceful_shutdown": drain_seconds(settings.shutdown_grace),
         "server_header": False,
+        # uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 and rewrite the client
+        # address that failed logins count against; REGISTRAR_TRUSTED_PROXIES decides that instead.
+        "proxy_headers": False,
     }
     if workers == 1:
         uvicorn.run("registrar.app:create_app", **options)
