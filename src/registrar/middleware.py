@@ -91,6 +91,7 @@ class RequestGate:
         self.app = app
         self.routes = routes
         self.runtime = runtime
+        self.trusted_proxies = runtime.settings.trusted_proxy_networks  # parsed once, not per request
 
     def _route(self, scope: Scope) -> BaseRoute | None:
         for route in self.routes:
@@ -144,7 +145,7 @@ class RequestGate:
         return counted
 
     async def _check_key(self, scope: Scope, role: Role) -> None:
-        address = client_address(scope, self.runtime.settings.trusted_proxy_networks)
+        address = client_address(scope, self.trusted_proxies)
         token = bearer_token(header(scope, b"authorization"))
         key = await self.runtime.admission.admit(address, token)
         if not may_call(key.role, role):

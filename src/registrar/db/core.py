@@ -17,6 +17,8 @@ from datetime import datetime
 from typing import Any, Literal, Protocol, TypeAlias
 
 Dialect = Literal["postgresql", "sqlite"]
+OnMessage: TypeAlias = Callable[[str], None]  # a NOTIFY payload heard by `Database.listen`
+OnConnect: TypeAlias = Callable[[], Awaitable[None]]  # runs after each (re)connection of a listener
 
 # asyncpg.Record and sqlite3.Row both answer row["column"] and row[index].
 Row: TypeAlias = Any
@@ -84,8 +86,8 @@ class Database(Protocol):
     async def listen(
         self,
         channel: str,
-        on_message: Callable[[str], None],
-        on_connect: Callable[[], Awaitable[None]],
+        on_message: OnMessage,
+        on_connect: OnConnect,
         stop: asyncio.Event,
     ) -> None:
         """Hear the messages announced on `channel` until `stop` is set, reconnecting after outages;

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import datetime
@@ -15,7 +15,7 @@ from asyncpg.pool import PoolConnectionProxy
 from asyncpg.transaction import Transaction
 
 from registrar.config import Settings
-from registrar.db.core import Dialect, Row, Sql, UniqueViolation
+from registrar.db.core import Dialect, OnConnect, OnMessage, Row, Sql, UniqueViolation
 from registrar.problems import ServiceUnavailable
 
 LISTEN_CHECK_SECONDS = 2.0
@@ -141,8 +141,8 @@ class PostgresDatabase:
     async def listen(
         self,
         channel: str,
-        on_message: Callable[[str], None],
-        on_connect: Callable[[], Awaitable[None]],
+        on_message: OnMessage,
+        on_connect: OnConnect,
         stop: asyncio.Event,
     ) -> None:
         """LISTEN on a connection of its own (outside the pool), checked every few seconds, and
@@ -157,8 +157,8 @@ class PostgresDatabase:
     async def _listen_once(
         self,
         channel: str,
-        on_message: Callable[[str], None],
-        on_connect: Callable[[], Awaitable[None]],
+        on_message: OnMessage,
+        on_connect: OnConnect,
         stop: asyncio.Event,
     ) -> None:
         conn = await asyncpg.connect(self._dsn, timeout=self._timeout)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from datetime import datetime
@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from registrar.config import Settings
-from registrar.db.core import Dialect, Row, Sql, UniqueViolation
+from registrar.db.core import Dialect, OnConnect, OnMessage, Row, Sql, UniqueViolation
 from registrar.problems import ServiceUnavailable
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -158,8 +158,8 @@ class SqliteDatabase:
     async def listen(
         self,
         channel: str,
-        on_message: Callable[[str], None],
-        on_connect: Callable[[], Awaitable[None]],
+        on_message: OnMessage,
+        on_connect: OnConnect,
         stop: asyncio.Event,
     ) -> None:
         """SQLite has no notifications: callers read what they need instead."""
