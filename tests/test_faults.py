@@ -5,6 +5,7 @@ our own, which these tests kill and restart."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import os
@@ -418,6 +419,8 @@ async def test_course_row_locked_elsewhere_gives_503_and_writes_nothing(
 async def test_sqlite_write_lock_held_elsewhere_gives_503_while_reads_go_on(
     impatient: tuple[Settings, httpx.AsyncClient],
 ) -> None:
+    """The write waits for the lock held by another process; while it waits, the same worker
+    answers reads and /healthz at once (the wait must not hold up the event loop)."""
     settings, client = impatient
     course = await new_course(client, capacity=5)
     holder = sqlite3.connect(settings.sqlite_path, isolation_level=None)
@@ -425,13 +428,18 @@ async def test_sqlite_write_lock_held_elsewhere_gives_503_while_reads_go_on(
         holder.execute("BEGIN IMMEDIATE")
         started = time.monotonic()
         with anyio.fail_after(CLIENT_TIMEOUT):
-            response = await client.post(
-                "/students", json={"name": "Blocked", "email": "blocked@example.edu"}
+            write = asyncio.create_task(
+                client.post("/students", json={"name": "Blocked", "email": "blocked@example.edu"})
             )
-            assert time.monotonic() - started < 5.0
-            assert_unavailable(response)
-            assert (await client.get(f"/courses/{course['id']}")).status_code == 200
-            assert (await client.get("/students")).status_code == 200
+            await asyncio.sleep(0.2)  # the write is now waiting for the lock
+            for path in (f"/courses/{course['id']}", "/students", "/healthz"):
+                asked = time.monotonic()
+                assert (await client.get(path)).status_code == 200
+                assert time.monotonic() - asked < 0.25, f"{path} waited for the blocked write"
+            assert not write.done(), "the write should still be waiting for the lock"
+            response = await write
+        assert 1.0 <= time.monotonic() - started < 5.0
+        assert_unavailable(response)
     finally:
         holder.close()
     listed = await client.get("/students", params={"email": "blocked@example.edu"})

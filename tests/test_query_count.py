@@ -31,8 +31,9 @@ class Statements:
         self.sent: list[str] = []
         db = app.state.runtime.db
         if db.dialect == "sqlite":
-            # Private: the single sqlite3 connection SqliteDatabase runs every statement on.
-            db._conn.set_trace_callback(self.sent.append)
+            # Private: the two sqlite3 connections SqliteDatabase runs statements on.
+            db._writer.set_trace_callback(self.sent.append)
+            db._reader.set_trace_callback(self.sent.append)
         else:
             # Private: asyncpg calls each pool holder's `_setup` on every acquire; there we attach a
             # query logger (once per server connection) to whichever connection is handed out.

@@ -38,8 +38,13 @@ def _email(value: str) -> str:
 
 
 def normalise_email(value: str) -> str:
-    """What an e-mail address is stored as; the ?email= filter is matched in the same form."""
-    return value.strip().lower()
+    """What an e-mail address is stored as (IDNA domain, Unicode normal form, lower case), so that
+    the ?email= filter finds a student however the address was written. A value that is not an
+    address at all cannot be stored, so any form of it matches nobody."""
+    try:
+        return _email(value.strip())
+    except ValueError:
+        return value.strip().lower()
 
 
 def normalise_code(value: str) -> str:

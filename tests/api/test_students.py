@@ -376,3 +376,30 @@ async def test_a_deleted_students_id_is_never_given_again(admin: httpx.AsyncClie
     assert (await admin.delete(f"/students/{first['id']}")).status_code == 204
     second = await new_student(admin)
     assert second["id"] > first["id"]
+
+
+@pytest.mark.parametrize(
+    ("written", "asked"),
+    [
+        ("Ada@B\u00fccher.example", "ada@xn--bcher-kva.example"),  # an IDNA domain, as ASCII
+        ("ada@xn--bcher-kva.example", " ADA@B\u00dcCHER.EXAMPLE "),  # the same, in Unicode
+        ("jos\u00e9@example.com", "jose\u0301@Example.com"),  # composed and decomposed e-acute
+    ],
+    ids=["idna", "unicode-domain", "nfc"],
+)
+async def test_email_filter_finds_a_student_however_the_address_is_written(
+    admin: httpx.AsyncClient, written: str, asked: str
+) -> None:
+    created = await admin.post("/students", json={"name": "Ada", "email": written})
+    assert created.status_code == 201, created.text
+    found = await admin.get("/students", params={"email": asked})
+    assert [s["id"] for s in found.json()["items"]] == [created.json()["id"]]
+
+
+async def test_email_filter_with_something_that_is_not_an_address_finds_nobody(
+    admin: httpx.AsyncClient,
+) -> None:
+    await admin.post("/students", json={"name": "Ada", "email": "ada@example.edu"})
+    found = await admin.get("/students", params={"email": "not an address"})
+    assert found.status_code == 200
+    assert found.json() == {"items": [], "next_after": None}

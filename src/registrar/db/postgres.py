@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+import logging
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -15,10 +15,20 @@ from asyncpg.pool import PoolConnectionProxy
 from asyncpg.transaction import Transaction
 
 from registrar.config import Settings
-from registrar.db.core import Dialect, OnConnect, OnMessage, Row, Sql, UniqueViolation
+from registrar.db.core import (
+    Dialect,
+    EngineTransaction,
+    OnConnect,
+    OnMessage,
+    Row,
+    Sql,
+    TransactionScopes,
+    UniqueViolation,
+)
 from registrar.problems import ServiceUnavailable
 
 LISTEN_CHECK_SECONDS = 2.0
+log = logging.getLogger("registrar.db")
 
 # Errors that mean "the database is away or refused to wait", not "the request is wrong".
 UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -35,23 +45,36 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 LISTEN_ERRORS: tuple[type[BaseException], ...] = (*UNAVAILABLE, ServiceUnavailable)
 
 
-class PostgresTransaction:
+@contextlib.contextmanager
+def translated_errors() -> Iterator[None]:
+    """Driver errors as the services know them: a unique violation by its constraint's name, and
+    a database that is away or would not wait as a 503."""
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        raise UniqueViolation(exc.constraint_name or "") from None
+    except UNAVAILABLE:
+        raise ServiceUnavailable() from None
+
+
+class PostgresTransaction(EngineTransaction):
     dialect: Dialect = "postgresql"
 
-    def __init__(self, conn: asyncpg.Connection[Any] | PoolConnectionProxy[Any]) -> None:
+    def __init__(self, conn: PoolConnectionProxy[Any], xact: Transaction | None = None) -> None:
+        super().__init__()
         self._conn = conn
+        self.xact = xact
+
+    @property
+    def conn(self) -> PoolConnectionProxy[Any]:
+        return self._conn
 
     def as_read_back(self, moment: datetime) -> Any:
         return moment
 
-    def savepoint(self) -> Transaction:
-        return self._conn.transaction()
-
     async def fetch(self, sql: Sql, *args: Any) -> list[Row]:
-        try:
+        with translated_errors():
             return await self._conn.fetch(sql.postgresql, *args)
-        except asyncpg.UniqueViolationError as exc:
-            raise UniqueViolation(exc.constraint_name or "") from None
 
     async def fetchrow(self, sql: Sql, *args: Any) -> Row | None:
         rows = await self.fetch(sql, *args)
@@ -62,13 +85,12 @@ class PostgresTransaction:
         return None if row is None else row[0]
 
     async def execute(self, sql: Sql, *args: Any) -> None:
-        try:
+        with translated_errors():
             await self._conn.execute(sql.postgresql, *args)
-        except asyncpg.UniqueViolationError as exc:
-            raise UniqueViolation(exc.constraint_name or "") from None
 
     async def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-        await self._conn.copy_records_to_table(table, records=rows, columns=list(columns))
+        with translated_errors():
+            await self._conn.copy_records_to_table(table, records=rows, columns=list(columns))
 
 
 async def _no_reset(conn: asyncpg.Connection) -> None:
@@ -76,17 +98,15 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
     (advisory locks are transaction-scoped, no LISTEN, no cursors outside a transaction)."""
 
 
-class PostgresDatabase:
+class PostgresDatabase(TransactionScopes[PostgresTransaction]):
     dialect: Dialect = "postgresql"
     pushes_notifications = True
 
     def __init__(self, pool: asyncpg.Pool, timeout: float, dsn: str = "") -> None:
+        super().__init__()
         self._pool = pool
         self._timeout = timeout
         self._dsn = dsn
-        self._current: ContextVar[PostgresTransaction | None] = ContextVar(
-            "postgres_transaction", default=None
-        )
 
     @classmethod
     async def open(cls, settings: Settings) -> PostgresDatabase:
@@ -113,30 +133,66 @@ class PostgresDatabase:
         if (outer := self._current.get()) is not None:
             yield outer
             return
+        conn = await self._acquire()
         try:
-            async with self._pool.acquire(timeout=self._timeout) as conn:
-                yield PostgresTransaction(conn)
+            yield PostgresTransaction(conn)
+        finally:
+            await self._give_back(conn)
+
+    async def _acquire(self) -> PoolConnectionProxy[Any]:
+        try:
+            return await self._pool.acquire(timeout=self._timeout)
         except UNAVAILABLE:
             raise ServiceUnavailable() from None
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PostgresTransaction]:
-        if (outer := self._current.get()) is not None:
-            # Inside a transaction already (an idempotent request's): a savepoint, so that a
-            # rule that fails undoes only this part and the outer one can still record the answer.
-            async with outer.savepoint():
-                yield outer
-            return
+    async def _give_back(self, conn: PoolConnectionProxy[Any]) -> None:
+        """Return a connection to the pool. Whatever the request did is settled by now (committed,
+        rolled back, or only read), so a connection that cannot be reset is the pool's problem
+        (it closes it), not the request's."""
         try:
-            async with self._pool.acquire(timeout=self._timeout) as conn, conn.transaction():
-                tx = PostgresTransaction(conn)
-                token = self._current.set(tx)
-                try:
-                    yield tx
-                finally:
-                    self._current.reset(token)
-        except UNAVAILABLE:
-            raise ServiceUnavailable() from None
+            await self._pool.release(conn)
+        except Exception:
+            log.warning("a connection could not be reset and was closed", exc_info=True)
+
+    async def _begin(self) -> PostgresTransaction:
+        conn = await self._acquire()
+        xact = conn.transaction()
+        try:
+            with translated_errors():
+                await xact.start()
+        except BaseException:
+            await self._give_back(conn)
+            raise
+        return PostgresTransaction(conn, xact)
+
+    async def _commit(self, tx: PostgresTransaction) -> None:
+        assert tx.xact is not None
+        with translated_errors():
+            await tx.xact.commit()
+
+    async def _rollback(self, tx: PostgresTransaction) -> None:
+        assert tx.xact is not None
+        # The error that brought us here is the one to report; a rollback on a lost connection
+        # has nothing to undo.
+        with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
+            await tx.xact.rollback()
+
+    async def _end(self, tx: PostgresTransaction) -> None:
+        await self._give_back(tx.conn)
+
+    @asynccontextmanager
+    async def _savepoint(self, tx: PostgresTransaction) -> AsyncIterator[None]:
+        savepoint = tx.conn.transaction()
+        with translated_errors():
+            await savepoint.start()
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
+                await savepoint.rollback()
+            raise
+        with translated_errors():
+            await savepoint.commit()
 
     async def listen(
         self,

@@ -166,39 +166,55 @@ async def course_exists(tx: Transaction, course_id: int) -> bool:
 
 # ------------------------------------------------------------------------------------- enrollments
 
-_LOCK_STUDENT_COURSES = Sql(
-    "SELECT s.id AS student_id, c.id, c.code, c.title, sc.enrolled_at FROM students s "
-    "LEFT JOIN student_courses sc ON sc.student_id = s.id LEFT JOIN courses c ON c.id = sc.course_id "
-    "WHERE s.id = $1 FOR UPDATE OF s",
-    "SELECT s.id AS student_id, c.id, c.code, c.title, sc.enrolled_at FROM students s "
-    "LEFT JOIN student_courses sc ON sc.student_id = s.id LEFT JOIN courses c ON c.id = sc.course_id "
-    "WHERE s.id = ?1",
+_LOCK_STUDENT_ID = Sql(
+    "SELECT id FROM students WHERE id = $1 FOR UPDATE",
+    "SELECT id FROM students WHERE id = ?1",
 )
 
 
-async def lock_student_courses(tx: Transaction, student_id: int) -> list[Row] | None:
-    """Lock the student's row (every change to one student's courses queues behind it) and return
-    its courses (id, code, title, enrolled_at); None when the student does not exist."""
-    rows = await tx.fetch(_LOCK_STUDENT_COURSES, student_id)
-    if not rows:
-        return None
-    return [r for r in rows if r["id"] is not None]
+async def lock_student_id(tx: Transaction, student_id: int) -> bool:
+    """Lock the student's row, so that every change to one student's courses queues behind it;
+    False when the student does not exist. Read the courses with a later statement: see
+    `lock_seats_and_enrollments`."""
+    return await tx.fetchval(_LOCK_STUDENT_ID, student_id) is not None
 
 
-_LOCK_SEATS = Sql(
-    "SELECT id, code, title, capacity, enrolled FROM courses WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
-    "SELECT id, code, title, capacity, enrolled FROM courses WHERE id IN (SELECT value FROM json_each(?1)) "
-    "ORDER BY id",
+# `seats` locks the courses whose seat counts may move, in ascending id order: the requested
+# ones, and with $3 also every course the student is in now (a PUT or a deletion may free those).
+# The student's enrollments are read in this statement, never in the one that locked the student:
+# under READ COMMITTED a statement that waited for a row lock sees the other rows as they were
+# when it started, so a set read together with the student's lock can miss the enrollment that
+# the request it waited for just committed.
+_SEATS_AND_ENROLLMENTS = Sql(
+    "WITH mine AS (SELECT course_id, enrolled_at FROM student_courses WHERE student_id = $1), "
+    "seats AS (SELECT id, code, title, capacity, enrolled FROM courses "
+    "WHERE id = ANY($2::bigint[]) OR ($3 AND id IN (SELECT course_id FROM mine)) ORDER BY id FOR UPDATE) "
+    "SELECT s.id, s.code, s.title, s.capacity, s.enrolled, m.enrolled_at, true AS locked "
+    "FROM seats s LEFT JOIN mine m ON m.course_id = s.id "
+    "UNION ALL SELECT c.id, c.code, c.title, c.capacity, c.enrolled, m.enrolled_at, false "
+    "FROM mine m JOIN courses c ON c.id = m.course_id WHERE c.id NOT IN (SELECT id FROM seats)",
+    "WITH mine AS (SELECT course_id, enrolled_at FROM student_courses WHERE student_id = ?1), "
+    "seats AS (SELECT id, code, title, capacity, enrolled FROM courses "
+    "WHERE id IN (SELECT value FROM json_each(?2)) OR (?3 AND id IN (SELECT course_id FROM mine))) "
+    "SELECT s.id, s.code, s.title, s.capacity, s.enrolled, m.enrolled_at, 1 AS locked "
+    "FROM seats s LEFT JOIN mine m ON m.course_id = s.id "
+    "UNION ALL SELECT c.id, c.code, c.title, c.capacity, c.enrolled, m.enrolled_at, 0 "
+    "FROM mine m JOIN courses c ON c.id = m.course_id WHERE c.id NOT IN (SELECT id FROM seats)",
 )
 
 
-async def lock_seats(tx: Transaction, course_ids: Iterable[int]) -> list[Row]:
-    """Lock the courses' rows in ascending id order and return their seat counts.
+async def lock_seats_and_enrollments(
+    tx: Transaction, student_id: int, course_ids: Iterable[int], with_current: bool
+) -> list[Row]:
+    """For a student whose row the caller has locked: lock the seat counts of `course_ids` (and,
+    with `with_current`, of the student's current courses) in ascending id order, and read the
+    student's enrollments. One row per course that is either requested or current: id, code,
+    title, capacity, enrolled, enrolled_at (null when not enrolled), locked.
 
     Two requests that touch overlapping courses take the locks in the same order, so they queue
     instead of deadlocking, and the second one reads the seat count the first one committed.
     """
-    return await tx.fetch(_LOCK_SEATS, sorted(course_ids))
+    return await tx.fetch(_SEATS_AND_ENROLLMENTS, student_id, sorted(course_ids), with_current)
 
 
 _JOIN_COURSES = Sql(

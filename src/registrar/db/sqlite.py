@@ -1,18 +1,21 @@
 """SQLite through the stdlib sqlite3 module, called inline on the event loop.
 
 A statement on a local WAL file takes microseconds, far less than a hop to a thread pool would,
-so each worker keeps one connection and runs statements directly. An asyncio lock keeps one
-transaction at a time on that connection; writers in other processes are serialised by SQLite
-itself (BEGIN IMMEDIATE, waiting up to the busy timeout, after which the request gets a 503).
+so each worker keeps two connections and runs statements on them directly: one for transactions
+(one at a time, under an asyncio lock) and one for single-statement reads, which WAL lets go on
+while any process writes. Writers in other processes are serialised by SQLite's write lock; a
+worker waits for it by polling between event-loop turns, never inside SQLite's busy handler,
+which would stall every other request of the worker (reads and /healthz included) until it gave
+up. Past REGISTRAR_DB_TIMEOUT the request gets a 503.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,10 +23,20 @@ from typing import Any
 import orjson
 
 from registrar.config import Settings
-from registrar.db.core import Dialect, OnConnect, OnMessage, Row, Sql, UniqueViolation
+from registrar.db.core import (
+    Dialect,
+    EngineTransaction,
+    OnConnect,
+    OnMessage,
+    Row,
+    Sql,
+    TransactionScopes,
+    UniqueViolation,
+)
 from registrar.problems import ServiceUnavailable
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+FIRST_PAUSE, LONGEST_PAUSE = 0.001, 0.05  # seconds between tries for the write lock
 
 
 def to_sqlite(value: Any) -> Any:
@@ -47,6 +60,24 @@ def connect(path: Path, timeout: float) -> sqlite3.Connection:
     return conn
 
 
+def connect_writer(path: Path) -> sqlite3.Connection:
+    """The connection for transactions: it never waits inside SQLite (busy timeout 0), since
+    `SqliteDatabase` does its waiting for the write lock on the event loop."""
+    return connect(path, timeout=0)
+
+
+def connect_reader(path: Path, timeout: float) -> sqlite3.Connection:
+    """The connection for single-statement reads. Under WAL a reader does not wait for writers;
+    the busy timeout only covers the rare moment another process recovers the WAL index."""
+    conn = connect(path, timeout)
+    conn.execute("PRAGMA query_only=ON")
+    return conn
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+
+
 @contextmanager
 def translated_errors() -> Iterator[None]:
     try:
@@ -60,10 +91,11 @@ def translated_errors() -> Iterator[None]:
         raise ServiceUnavailable() from exc
 
 
-class SqliteTransaction:
+class SqliteTransaction(EngineTransaction):
     dialect: Dialect = "sqlite"
 
     def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__()
         self._conn = conn
 
     def as_read_back(self, moment: datetime) -> Any:
@@ -93,19 +125,22 @@ class SqliteTransaction:
             self._conn.executemany(statement, ([to_sqlite(v) for v in row] for row in rows))
 
 
-class SqliteDatabase:
+class SqliteDatabase(TransactionScopes[SqliteTransaction]):
     dialect: Dialect = "sqlite"
     pushes_notifications = False
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._lock = asyncio.Lock()
-        self._current: ContextVar[SqliteTransaction | None] = ContextVar("sqlite_transaction", default=None)
+    def __init__(self, writer: sqlite3.Connection, reader: sqlite3.Connection, timeout: float) -> None:
+        super().__init__()
+        self._writer = writer
+        self._reader = reader
+        self._timeout = timeout
+        self._one_transaction_at_a_time = asyncio.Lock()
 
     @classmethod
     async def open(cls, settings: Settings) -> SqliteDatabase:
+        path = settings.sqlite_path
         try:
-            return cls(connect(settings.sqlite_path, settings.db_timeout))
+            return cls(connect_writer(path), connect_reader(path, settings.db_timeout), settings.db_timeout)
         except sqlite3.OperationalError as exc:
             raise ServiceUnavailable() from exc
 
@@ -114,46 +149,58 @@ class SqliteDatabase:
         if (outer := self._current.get()) is not None:
             yield outer
             return
-        async with self._lock:
-            yield SqliteTransaction(self._conn)
+        yield SqliteTransaction(self._reader)
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SqliteTransaction]:
-        if (outer := self._current.get()) is not None:
-            # Inside an idempotent request's transaction: a savepoint (see PostgresDatabase).
-            async with self._savepoint():
-                yield outer
-            return
-        async with self._lock:
+    async def _begin(self) -> SqliteTransaction:
+        await self._one_transaction_at_a_time.acquire()
+        try:
+            await self._take_write_lock()
+        except BaseException:
+            self._one_transaction_at_a_time.release()
+            raise
+        return SqliteTransaction(self._writer)
+
+    async def _take_write_lock(self) -> None:
+        """BEGIN IMMEDIATE, tried again with growing pauses while another process writes, so the
+        event loop keeps serving meanwhile; a 503 once REGISTRAR_DB_TIMEOUT has passed."""
+        deadline = time.monotonic() + self._timeout
+        pause = FIRST_PAUSE
+        while True:
+            try:
+                self._writer.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                left = deadline - time.monotonic()
+                if not _is_busy(exc) or left <= 0:
+                    raise ServiceUnavailable() from exc
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, LONGEST_PAUSE)
+
+    async def _commit(self, tx: SqliteTransaction) -> None:
+        try:
             with translated_errors():
-                self._conn.execute("BEGIN IMMEDIATE")
-            tx = SqliteTransaction(self._conn)
-            token = self._current.set(tx)
-            try:
-                yield tx
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            finally:
-                self._current.reset(token)
-            try:
-                with translated_errors():
-                    self._conn.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
+                self._writer.execute("COMMIT")
+        except BaseException:
+            await self._rollback(tx)
+            raise
+
+    async def _rollback(self, tx: SqliteTransaction) -> None:
+        if self._writer.in_transaction:
+            self._writer.execute("ROLLBACK")
+
+    async def _end(self, tx: SqliteTransaction) -> None:
+        self._one_transaction_at_a_time.release()
 
     @asynccontextmanager
-    async def _savepoint(self) -> AsyncIterator[None]:
-        self._conn.execute("SAVEPOINT nested")
+    async def _savepoint(self, tx: SqliteTransaction) -> AsyncIterator[None]:
+        self._writer.execute("SAVEPOINT nested")
         try:
             yield
         except BaseException:
-            self._conn.execute("ROLLBACK TO nested")
-            self._conn.execute("RELEASE nested")
+            self._writer.execute("ROLLBACK TO nested")
+            self._writer.execute("RELEASE nested")
             raise
-        self._conn.execute("RELEASE nested")
+        self._writer.execute("RELEASE nested")
 
     async def listen(
         self,
@@ -165,4 +212,5 @@ class SqliteDatabase:
         """SQLite has no notifications: callers read what they need instead."""
 
     async def close(self) -> None:
-        self._conn.close()
+        self._writer.close()
+        self._reader.close()

@@ -1,15 +1,19 @@
 """The rules of enrollment: all or nothing, unknown courses before full ones, capacity never exceeded.
 
-Every change to a student's courses first locks the student's row, then the rows of the courses
-whose seat counts move, in ascending id order (`queries.lock_seats`). The first lock queues
-concurrent changes to one student, so the set they compute from is current; the second makes the
-seat check and the seat update one step that no other request can come between, on PostgreSQL
-(row locks) and SQLite (one writer at a time) alike, and the fixed order rules out deadlocks.
+Every change to a student's courses first locks the student's row, then, in a second statement,
+the rows of the courses whose seat counts may move, in ascending id order, reading the student's
+enrollments in that same second statement (`queries.lock_seats_and_enrollments`). The first lock
+queues concurrent changes to one student; reading the set only after it is granted makes the set
+the one the previous change committed. The course locks make the seat check and the seat update
+one step that no other request can come between, on PostgreSQL (row locks) and SQLite (one writer
+at a time) alike, and the fixed order rules out deadlocks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from registrar.db import Database, Row, Transaction
@@ -26,18 +30,33 @@ def _no_student(student_id: int) -> NotFound:
     return NotFound(f"No student with id {student_id}.")
 
 
-async def lock_student(tx: Transaction, student_id: int) -> dict[int, dict[str, Any]]:
-    """Lock the student and return its courses as CourseInfo by course id; 404 when it is missing."""
-    rows = await q.lock_student_courses(tx, student_id)
-    if rows is None:
+@dataclass(frozen=True, slots=True)
+class Locked:
+    """A student's enrollments and the seat counts of the courses a change may touch, read under
+    their locks."""
+
+    student_id: int
+    current: dict[int, dict[str, Any]]  # CourseInfo by course id
+    seats: dict[int, Row]  # locked course rows by id
+
+
+async def lock(tx: Transaction, student_id: int, course_ids: Iterable[int], with_current: bool) -> Locked:
+    """Lock the student, then the courses (`course_ids`, and the current ones when they may be
+    left); 404 when the student does not exist."""
+    if not await q.lock_student_id(tx, student_id):
         raise _no_student(student_id)
-    return {r["id"]: course_info(r) for r in rows}
+    rows = await q.lock_seats_and_enrollments(tx, student_id, set(course_ids), with_current)
+    return Locked(
+        student_id,
+        current={r["id"]: course_info(r) for r in rows if r["enrolled_at"] is not None},
+        seats={r["id"]: r for r in rows if r["locked"]},
+    )
 
 
-async def check_seats(tx: Transaction, joining: set[int], leaving: set[int]) -> dict[int, Row]:
-    """Lock the courses whose seat counts will move and check the rules, before anything is
-    written: unknown courses first, then full ones (only new enrollments take a seat)."""
-    seats = {r["id"]: r for r in await q.lock_seats(tx, joining | leaving)}
+def check_seats(locked: Locked, joining: set[int]) -> None:
+    """The rules, before anything is written: unknown courses first, then full ones (only new
+    enrollments take a seat)."""
+    seats = locked.seats
     unknown = joining - seats.keys()
     if unknown:
         raise UnknownCourses(sorted(unknown))
@@ -48,20 +67,19 @@ async def check_seats(tx: Transaction, joining: set[int], leaving: set[int]) -> 
     ]
     if full:
         raise CourseFull(full)
-    return seats
 
 
 async def _move(
-    tx: Transaction, student_id: int, current: dict[int, dict[str, Any]], joining: set[int], leaving: set[int]
+    tx: Transaction, locked: Locked, joining: set[int], leaving: set[int]
 ) -> list[dict[str, Any]]:
     """Apply a checked change and return the student's courses after it, ordered by course id."""
-    seats = await check_seats(tx, joining, leaving)
+    check_seats(locked, joining)
     now = utc_now()
-    await q.leave_courses(tx, student_id, sorted(leaving))
-    await q.join_courses(tx, student_id, sorted(joining), now)
+    await q.leave_courses(tx, locked.student_id, sorted(leaving))
+    await q.join_courses(tx, locked.student_id, sorted(joining), now)
     enrolled_at = tx.as_read_back(now)
-    after = {i: info for i, info in current.items() if i not in leaving}
-    after.update({i: {**course_info_of(seats[i]), "enrolled_at": enrolled_at} for i in joining})
+    after = {i: info for i, info in locked.current.items() if i not in leaving}
+    after.update({i: {**course_info_of(locked.seats[i]), "enrolled_at": enrolled_at} for i in joining})
     return [after[i] for i in sorted(after)]
 
 
@@ -78,15 +96,23 @@ async def list_courses(db: Database, student_id: int) -> list[dict[str, Any]]:
     return [course_info(r) for r in rows]
 
 
+def _report(
+    tx: Transaction, action: str, student_id: int, added: list[int], removed: list[int], caller: Caller
+) -> None:
+    """The enrollment log line, written once the change has committed (never for one that did not)."""
+    tx.after_commit(partial(log_enrollment_change, action, student_id, added, removed, caller))
+
+
 async def enroll(
     db: Database, student_id: int, course_ids: Iterable[int], caller: Caller
 ) -> tuple[bool, list[dict[str, Any]]]:
     """Add courses to the student's set; answers whether anything was added, and the whole set."""
+    wanted = set(course_ids)
     async with db.transaction() as tx:
-        current = await lock_student(tx, student_id)
-        joining = set(course_ids) - current.keys()
-        courses = await _move(tx, student_id, current, joining, set())
-    log_enrollment_change("enroll", student_id, sorted(joining), [], caller)
+        locked = await lock(tx, student_id, wanted, with_current=False)
+        joining = wanted - locked.current.keys()
+        courses = await _move(tx, locked, joining, set())
+        _report(tx, "enroll", student_id, sorted(joining), [], caller)
     return bool(joining), courses
 
 
@@ -96,25 +122,26 @@ async def replace(
     """Make the student's set exactly `course_ids`; kept enrollments keep their enrollment time."""
     wanted = set(course_ids)
     async with db.transaction() as tx:
-        current = await lock_student(tx, student_id)
-        joining, leaving = wanted - current.keys(), current.keys() - wanted
-        courses = await _move(tx, student_id, current, joining, leaving)
-    log_enrollment_change("replace", student_id, sorted(joining), sorted(leaving), caller)
+        locked = await lock(tx, student_id, wanted, with_current=True)
+        joining, leaving = wanted - locked.current.keys(), locked.current.keys() - wanted
+        courses = await _move(tx, locked, joining, leaving)
+        _report(tx, "replace", student_id, sorted(joining), sorted(leaving), caller)
     return courses
 
 
 async def drop(db: Database, student_id: int, course_id: int, caller: Caller) -> None:
     """Remove one course from the student's set; 404 when the student is not enrolled in it."""
     async with db.transaction() as tx:
-        current = await lock_student(tx, student_id)
-        if course_id not in current:
+        locked = await lock(tx, student_id, {course_id}, with_current=False)
+        if course_id not in locked.current:
             raise NotFound(f"Student {student_id} is not enrolled in course {course_id}.")
-        await _move(tx, student_id, current, set(), {course_id})
-    log_enrollment_change("drop", student_id, [], [course_id], caller)
+        await _move(tx, locked, set(), {course_id})
+        _report(tx, "drop", student_id, [], [course_id], caller)
 
 
-async def leave_all(tx: Transaction, student_id: int) -> list[int]:
+async def leave_all(tx: Transaction, student_id: int, caller: Caller) -> None:
     """Drop every course of the student (before it is deleted), freeing the seats."""
-    current = await lock_student(tx, student_id)
-    await _move(tx, student_id, current, set(), set(current))
-    return sorted(current)
+    locked = await lock(tx, student_id, (), with_current=True)
+    leaving = set(locked.current)
+    await _move(tx, locked, set(), leaving)
+    _report(tx, "delete_student", student_id, [], sorted(leaving), caller)

@@ -7,8 +7,8 @@ from typing import Any
 from registrar.db import Database, Row, UniqueViolation
 from registrar.db import queries as q
 from registrar.problems import AlreadyExists, NotFound
-from registrar.schemas import StudentCreate, StudentUpdate
-from registrar.services.common import Caller, log_enrollment_change, page, utc_now
+from registrar.schemas import StudentCreate, StudentUpdate, normalise_email
+from registrar.services.common import Caller, page, utc_now
 from registrar.services.enrollments import leave_all
 
 
@@ -45,7 +45,7 @@ async def list_students(db: Database, after: int, limit: int, email: str | None)
         if email is None:
             rows = await q.student_page(conn, after, limit + 1)
         else:
-            rows = await q.students_by_email(conn, email.strip().lower(), after, limit + 1)
+            rows = await q.students_by_email(conn, normalise_email(email), after, limit + 1)
     return page(rows, limit, student)
 
 
@@ -82,6 +82,5 @@ async def update_student(db: Database, student_id: int, changes: StudentUpdate) 
 async def delete_student(db: Database, student_id: int, caller: Caller) -> None:
     """Delete a student and its enrollments, giving their seats back."""
     async with db.transaction() as tx:
-        course_ids = await leave_all(tx, student_id)
+        await leave_all(tx, student_id, caller)
         await q.delete_student(tx, student_id)
-    log_enrollment_change("delete_student", student_id, [], course_ids, caller)
