@@ -30,7 +30,11 @@ class Admission:
             async with self.db.connection() as conn:
                 until, row = await q.block_and_key(conn, address, token_digest)
             key = self.keys.remember(token_digest, row) if row is not None else None
-            if not self.blocks.in_database:
+            if isinstance(self.blocks, Blocklist):
+                # A block read here holds for its whole length, whether or not this worker heard
+                # it announced: the next request may come with the key cached and ask `blocks`.
+                self.blocks.believe(address, until)
+            else:
                 until = await self.blocks.until(address)
         if until is not None and (left := until - time.time()) > 0:
             raise RateLimited(math.ceil(left))

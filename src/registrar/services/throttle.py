@@ -34,8 +34,6 @@ BLOCKS_CHANNEL = "registrar_blocks"
 class Blocklist:
     """Which client addresses are blocked, and until when (epoch seconds), kept in the database."""
 
-    in_database = True
-
     def __init__(self, db: Database) -> None:
         self._db = db
         self._believed: dict[str, float] = {}
@@ -50,6 +48,11 @@ class Blocklist:
             self._believed.pop(address, None)
             return None
         return until
+
+    def believe(self, address: str, until: float | None) -> None:
+        """Remember a block read from the database (an announcement may have been missed)."""
+        if until is not None and until > time.time():
+            self._believed[address] = until
 
     async def record_failure(self, address: str) -> None:
         """Count one failed authentication; the 20th within the window starts the block."""
@@ -94,7 +97,6 @@ class RedisBlocklist:
     """The same limit kept in Redis (REGISTRAR_REDIS_URL), through the `limits` library: a moving
     window of failures per address, and a block key that expires 60 s after the 20th failure."""
 
-    in_database = False
     FAILURES = RateLimitItemPerMinute(MAX_FAILURES - 1)  # the 20th failure is the first one refused
 
     def __init__(self, url: str) -> None:
