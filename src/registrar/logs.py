@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import traceback
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
 
 import orjson
@@ -29,7 +31,29 @@ class JsonLines(logging.Formatter):
             "msg": record.getMessage(),
         }
         line.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        if record.exc_info and record.exc_info[1] is not None:
+            line["traceback"] = where(record.exc_info[1])
         return orjson.dumps(line, default=str).decode()
+
+
+def where(exc: BaseException) -> str:
+    """An exception's traceback, and those of its causes, with each exception's type but not its
+    message: a database error's message can quote row values (an e-mail, a name), and no log line
+    may hold those. The frames and types say where it failed, which is what an operator needs."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        parts.append(
+            _frames(current.__traceback__) + f"{type(current).__module__}.{type(current).__qualname__}"
+        )
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return "\nwhich came from:\n".join(parts)
+
+
+def _frames(tb: TracebackType | None) -> str:
+    return "Traceback (most recent call last):\n" + "".join(traceback.format_tb(tb))
 
 
 def logging_config(level: str = "INFO") -> dict[str, Any]:

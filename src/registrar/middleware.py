@@ -17,8 +17,10 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from registrar.auth import Role, bearer_token, may_call, required_role
+from registrar.db import Transaction
 from registrar.problems import (
     Forbidden,
+    IdempotencyKeyReused,
     PayloadTooLarge,
     Problem,
     ValidationFailed,
@@ -69,6 +71,10 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Unhandled: Starlette's outermost layer answers 500 after this one has given up.
+            status = status or 500
+            raise
         finally:
             if self.access_log:
                 access.info(
@@ -252,17 +258,10 @@ class IdempotencyLayer:
     async def _run(
         self, request: idempotency.IdempotentRequest, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        retention = timedelta(hours=self.runtime.settings.idempotency_hours)
         captured = _Captured()
         try:
             async with self.runtime.db.transaction() as tx:
-                stored = await idempotency.begin(tx, request, retention)
-                if stored is None:
-                    await self.app(scope, receive, captured.send)
-                    stored = captured.stored()
-                    if stored.status >= 500 or stored.status == 400 or scope["state"].get("invalid_request"):
-                        raise _NotKept
-                    await idempotency.remember(tx, request, stored)
+                stored = await self._answer(tx, request, scope, receive, captured)
         except _NotKept:
             stored = captured.stored()
         except Problem as problem:
@@ -270,6 +269,40 @@ class IdempotencyLayer:
             return
         headers = {"location": stored.location} if stored.location else None
         await Response(stored.body, stored.status, headers, stored.content_type)(scope, receive, send)
+
+    async def _answer(
+        self,
+        tx: Transaction,
+        request: idempotency.IdempotentRequest,
+        scope: Scope,
+        receive: Receive,
+        captured: _Captured,
+    ) -> idempotency.StoredResponse:
+        """The response to send, run and recorded in `tx` when the key is new; raises to roll
+        back when it is not one to keep."""
+        retention = timedelta(hours=self.runtime.settings.idempotency_hours)
+        try:
+            stored = await idempotency.begin(tx, request, retention)
+        except IdempotencyKeyReused:
+            # Validation answers before the key's reuse does (contract section 5): run the request
+            # only to learn whether it is valid; its transaction is rolled back either way.
+            await self.app(scope, receive, captured.send)
+            if _invalid(scope, captured):
+                raise _NotKept from None
+            raise
+        if stored is not None:
+            return stored
+        await self.app(scope, receive, captured.send)
+        if captured.status >= 500 or _invalid(scope, captured):
+            raise _NotKept
+        stored = captured.stored()
+        await idempotency.remember(tx, request, stored)
+        return stored
+
+
+def _invalid(scope: Scope, captured: _Captured) -> bool:
+    """Whether the request failed body syntax or validation: answers an Idempotency-Key keeps not."""
+    return captured.status == 400 or bool(scope["state"].get("invalid_request"))
 
 
 def _is_json(body: bytes) -> bool:

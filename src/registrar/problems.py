@@ -7,7 +7,6 @@ exception messages never reach a body: every body is built from the class and it
 from __future__ import annotations
 
 import logging
-import traceback
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -239,10 +238,8 @@ async def _on_http(request: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    # The message of a database error can quote row values (an e-mail, a name): log where it
-    # happened, never what it said.
-    where = "".join(traceback.format_tb(exc.__traceback__))
-    log.error("unhandled %s (request %s)\n%s", type(exc).__name__, request_id_of(request), where)
+    # The JSON log line carries the traceback without the exception's message (logs.where).
+    log.error("unhandled %s", type(exc).__name__, exc_info=exc, extra={"request_id": request_id_of(request)})
     response = InternalError("The server failed to answer this request.").response()
     # This handler runs outside the middleware that stamps request ids, so it stamps its own.
     response.headers["x-request-id"] = request_id_of(request) or ""
