@@ -295,6 +295,39 @@ async def test_same_key_with_a_different_request_is_rejected(
     assert (await enrolled(admin, a["id"]), await enrolled(admin, b["id"])) == (1, 0)
 
 
+@pytest.mark.parametrize(
+    ("body", "status", "slug"),
+    [
+        (b'{"course_ids": "not a list"}', 422, "validation-error"),
+        (b'{"course_ids": [1], "extra": true}', 422, "validation-error"),
+        (b"{not json", 400, "malformed-json"),
+    ],
+    ids=["wrong-type", "unknown-member", "not-json"],
+)
+async def test_same_key_with_an_invalid_new_body_answers_the_body_problem_first(
+    app: FastAPI, admin: httpx.AsyncClient, body: bytes, status: int, slug: str
+) -> None:
+    student, course = await new_student(admin), await new_course(admin)
+    path = f"/students/{student['id']}/courses"
+    first = await admin.post(path, json={"course_ids": [course["id"]]}, headers=keyed("k-invalid"))
+    assert first.status_code == 201
+    again = await admin.post(path, content=body, headers=keyed("k-invalid"))
+    assert_problem(again, status, slug)
+    replayed = await admin.post(path, json={"course_ids": [course["id"]]}, headers=keyed("k-invalid"))
+    assert (replayed.status_code, replayed.json()) == (201, first.json())  # the record is intact
+
+
+async def test_same_key_with_a_valid_body_for_an_unknown_course_is_reused_and_writes_nothing(
+    app: FastAPI, admin: httpx.AsyncClient
+) -> None:
+    student, course, other = await new_student(admin), await new_course(admin), await new_course(admin)
+    path = f"/students/{student['id']}/courses"
+    assert (await admin.post(path, json={"course_id": course["id"]}, headers=keyed("k-v"))).status_code == 201
+    for body in ({"course_id": other["id"]}, {"course_id": 10**12}):
+        assert_problem(await admin.post(path, json=body, headers=keyed("k-v")), 422, "idempotency-key-reused")
+    assert await enrolled(admin, other["id"]) == 0
+
+
 async def test_same_key_from_another_api_key_is_unrelated(app: FastAPI, admin: httpx.AsyncClient) -> None:
     other_token = await keys.create_key(app.state.runtime.db, "admin", "other admin")
     body = {"name": "D", "email": "d@example.edu"}

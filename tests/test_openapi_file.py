@@ -87,3 +87,17 @@ def test_enrollment_endpoints_have_request_examples(document: dict[str, Any], me
     assert examples, (method, path)
     for example in examples.values():
         assert "course_ids" in example["value"] or "course_id" in example["value"]
+
+
+def test_every_post_and_put_documents_the_idempotency_key_and_its_problems(document: dict[str, Any]) -> None:
+    writes = {key: op for key, op in operations(document).items() if key[0] in ("post", "put")}
+    assert len(writes) == 6
+    for key, op in writes.items():
+        [header] = [p for p in op["parameters"] if p["in"] == "header"]
+        assert header["name"] == "Idempotency-Key", key
+        assert header["required"] is False
+        assert "idempotency-key-in-use" in op["responses"]["409"]["description"], key
+        assert "idempotency-key-reused" in op["responses"]["422"]["description"], key
+    for key, op in operations(document).items():
+        if key[0] not in ("post", "put"):
+            assert all(p["name"] != "Idempotency-Key" for p in op.get("parameters", [])), key

@@ -11,6 +11,8 @@ from registrar.auth import BEARER_SCHEME, ROLE_MEMBER, Role
 from registrar.problems import (
     PROBLEM_MEDIA_TYPE,
     Forbidden,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
     InternalError,
     MalformedJson,
     NotFound,
@@ -25,6 +27,15 @@ from registrar.problems import (
 from registrar.schemas import MAX_ID
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Send the same key again with the same request within 24 hours to get the first "
+    "response replayed instead of writing twice (the same key with another request: "
+    "idempotency-key-reused; while the first is still running: idempotency-key-in-use).",
+    "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
+}
 
 
 def openapi_document(app: FastAPI) -> dict[str, Any]:
@@ -39,8 +50,10 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
         for path, operations in doc["paths"].items():
-            for operation in operations.values():
-                _document_problems(path, operation)
+            for method, operation in operations.items():
+                if method in ("post", "put"):
+                    operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
+                _document_problems(path, method, operation)
                 _document_path_ids(operation)
         _exact_integer_bounds(doc)
         app.openapi_schema = doc
@@ -69,7 +82,7 @@ def _exact_integer_bounds(node: Any) -> None:
             _exact_integer_bounds(value)
 
 
-def _problems_of(path: str, operation: dict[str, Any]) -> list[type[Problem]]:
+def _problems_of(path: str, method: str, operation: dict[str, Any]) -> list[type[Problem]]:
     """The problems any operation of this shape can answer with, besides its own."""
     role = operation.get(ROLE_MEMBER)
     found: list[type[Problem]] = [InternalError, ServiceUnavailable]
@@ -83,12 +96,14 @@ def _problems_of(path: str, operation: dict[str, Any]) -> list[type[Problem]]:
         found += [MalformedJson, PayloadTooLarge]
     if "requestBody" in operation or operation.get("parameters"):
         found.append(ValidationFailed)
+    if method in ("post", "put"):
+        found += [IdempotencyKeyInUse, IdempotencyKeyReused]
     return found
 
 
-def _document_problems(path: str, operation: dict[str, Any]) -> None:
+def _document_problems(path: str, method: str, operation: dict[str, Any]) -> None:
     responses = operation.setdefault("responses", {})
-    for problem in _problems_of(path, operation):
+    for problem in _problems_of(path, method, operation):
         entry = responses.setdefault(str(problem.status), {"description": ""})
         slugs = [s for s in entry["description"].split(", ") if s and s != "Validation Error"]
         if problem.slug not in slugs:
