@@ -18,3 +18,20 @@ Left for the other half:
 - the JSON report and stderr summary (`Diagnostic.as_dict` is its error and warning form);
 - export: writing a 1.2 bulk package.
 """
+
+from registrar.oneroster.diagnostics import Diagnostic
+from registrar.oneroster.entities import Entity
+from registrar.oneroster.records import Course, Deletion, Enrollment, Student, derive_code
+from registrar.oneroster.roster import Roster, read_package
+
+__all__ = [
+    "Course",
+    "Deletion",
+    "Diagnostic",
+    "Enrollment",
+    "Entity",
+    "Roster",
+    "Student",
+    "derive_code",
+    "read_package",
+]
