@@ -55,6 +55,7 @@ def write_zip(path: Path, files: Files, *, prefix: str = "") -> Path:
 def write(tmp_path: Path, files: Files, layout: str) -> Path:
     """FILES as a folder or a zip (LAYOUT "folder" or "zip") under tmp_path."""
     if layout == "zip":
+        tmp_path.mkdir(parents=True, exist_ok=True)
         return write_zip(tmp_path / "package.zip", files)
     return write_folder(tmp_path / "package", files)
 
