@@ -124,6 +124,22 @@ def test_class_title_missing_is_an_error_and_no_valid_code_is_left_to_the_plan(t
 
 
 @pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ("c1,,,Engines\x01,AE", ("title", "Engines\x01", "invalid-value")),
+        (f"c1,,,{'T' * 201},AE", ("title", "T" * 201, "invalid-value")),
+        ("c\x01,,,Engines,AE", ("sourcedId", "c\x01", "invalid-value")),
+        (f"{'c' * 256},,,Engines,AE", ("sourcedId", "c" * 256, "invalid-value")),
+    ],
+)
+def test_class_row_in_error(tmp_path: Path, row: str, expected: tuple[str, str, str]) -> None:
+    roster = read(tmp_path, small_package(**{"classes.csv": CLASSES + row + "\n"}))
+
+    assert found(roster.errors) == [("classes.csv", 2, *expected)]
+    assert roster.classes.records == {}
+
+
+@pytest.mark.parametrize(
     ("value", "code"),
     [
         ("Phys 100 - 1", "Phys-100-1"),

@@ -72,10 +72,6 @@ class Diagnostics:
     def warn(self, diagnostic: Diagnostic) -> None:
         self.warnings.append(diagnostic)
 
-    def extend(self, other: Diagnostics) -> None:
-        self.errors.extend(other.errors)
-        self.warnings.extend(other.warnings)
-
 
 class PackageRefused(Exception):
     """The package cannot be read at all; carries the errors that say why."""
