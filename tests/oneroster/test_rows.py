@@ -267,3 +267,30 @@ def test_diagnostic_serialises_to_exactly_the_report_members() -> None:
         "code": "missing-email",
         "message": "a student needs an e-mail address",
     }
+
+
+def test_no_message_or_repr_carries_a_name_or_address(tmp_path: Path) -> None:
+    users = (
+        USERS
+        + "u1,,,Ada,Lovelace,ada.secret@\nu2,,,Grace\x07,Hopper,grace@x.edu\nu3,,,Bob,Smith,bob.private@x.edu\n"
+    )
+    enrollments = ENROLLMENTS + "e1,,,c1,u1,student\ne2,,,c1,u2,student\ne3,,,c1,u3,student\n"
+    roster = read(tmp_path, small_package(**{"users.csv": users, "enrollments.csv": enrollments}))
+
+    assert [d.code for d in roster.errors] == ["invalid-email", "invalid-value"]
+    shown = " ".join([d.message for d in roster.errors] + [repr(roster)])
+    for secret in ("ada.secret", "Grace", "bob.private", "Bob Smith"):
+        assert secret not in shown
+
+
+def test_user_errors_stand_when_the_enrollments_file_is_unusable(tmp_path: Path) -> None:
+    files = small_package(
+        **{"users.csv": USERS + "t1,,,Tea,Cher,\n", "enrollments.csv": b"sourcedId\n\xff\n"}
+    )
+    roster = read(tmp_path, files)
+
+    assert found(roster.errors) == [
+        ("users.csv", 2, "email", "", "missing-email"),
+        ("enrollments.csv", None, None, None, "not-utf8"),
+    ]
+    assert roster.pending == {}

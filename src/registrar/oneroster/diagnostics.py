@@ -6,6 +6,7 @@ A Diagnostic's `message` never repeats the value it is about (names and e-mail a
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -42,7 +43,7 @@ class Diagnostic:
     file: str | None
     line: int | None
     field: str | None
-    value: str | None
+    value: str | None = dataclasses.field(repr=False)  # may be a name or an address: no repr shows it
     code: Code
     message: str
 

@@ -12,6 +12,7 @@ is stripped of surrounding whitespace.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
 import sys
@@ -44,7 +45,7 @@ MAX_ID_LENGTH = 255  # what the sourcedId mapping will index; real ids are GUIDs
 @dataclass(slots=True)
 class Row:
     line: int  # where the row starts; the header is line 1
-    cells: dict[str, str]
+    cells: dict[str, str] = dataclasses.field(repr=False)
 
     def __getitem__(self, column: str) -> str:
         return self.cells.get(column, "")

@@ -6,6 +6,7 @@ request bodies with, so an imported value is stored exactly as the API would sto
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,8 +30,8 @@ class Student:
     """A user row as the student it becomes (whether it does is decided against the mapping)."""
 
     sourced_id: str
-    name: str  # givenName, a space, familyName; trimmed
-    email: str  # as the API stores it
+    name: str = dataclasses.field(repr=False)  # givenName, a space, familyName; trimmed. No repr shows it.
+    email: str = dataclasses.field(repr=False)  # as the API stores it
     modified: datetime | None  # dateLastModified in UTC; read in delta files only
     line: int
 

@@ -103,6 +103,8 @@ def _read_file(
 def _defer_non_students(roster: Roster, errors: list[Diagnostic]) -> list[Diagnostic]:
     """Move the errors of user rows nobody enrolls as a student here into `pending`: §9 makes such a
     user a student only if this source mapped them, which only the plan can tell."""
+    if not roster.enrollments.usable:  # who is a student here is unknown: every error stands
+        return errors
     students = {enrollment.user_id for enrollment in roster.enrollments.records.values()}
     roster.pending = {sid: d for sid, d in roster.users.rejected.items() if sid not in students}
     deferred = set(roster.pending.values())
