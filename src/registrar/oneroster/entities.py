@@ -73,7 +73,7 @@ class Entity(Generic[R]):
 def read_entity(
     package: Package, entity: Entity[R], columns: tuple[str, ...], build: Build[R]
 ) -> Diagnostics:
-    """Fill ENTITY from its file; the diagnostics are the file's, or the one error that voids it."""
+    """Fill ENTITY from its file; the diagnostics are the file's, or the errors that void it."""
     sheet = Sheet(entity.file, entity.mode)
     shared = entity.file != "enrollments.csv"
     try:

@@ -32,6 +32,8 @@ from registrar.oneroster.diagnostics import (
 )
 
 if TYPE_CHECKING:
+    from _csv import Reader
+
     from registrar.oneroster.manifest import Mode
     from registrar.oneroster.package import Package
 
@@ -62,18 +64,17 @@ def read_rows(
         ):
             yield from _rows(file, csv.reader(text, strict=True), required, optional)
     except UnicodeDecodeError:
-        raise FileRejected([_whole(file, "not-utf8", "the file is not UTF-8 text")]) from None
+        diagnostic = Diagnostic(file, None, None, None, "not-utf8", "the file is not UTF-8 text")
+        raise FileRejected([diagnostic]) from None
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError):
         diagnostic = Diagnostic(file, None, None, None, "unreadable-package", "the file cannot be read")
         raise PackageRefused([diagnostic]) from None
 
 
-def _rows(
-    file: str, reader: Iterator[list[str]], required: Sequence[str], optional: Sequence[str]
-) -> Iterator[Row]:
+def _rows(file: str, reader: Reader, required: Sequence[str], optional: Sequence[str]) -> Iterator[Row]:
     index = _columns(file, _next(file, reader, 1) or [], required, optional)
     while True:
-        start = reader.line_num + 1  # type: ignore[attr-defined]
+        start = reader.line_num + 1  # lines read so far, a quoted newline included
         cells = _next(file, reader, start)
         if cells is None:
             return
@@ -81,7 +82,7 @@ def _rows(
             yield Row(start, {name: cells[i].strip() if i < len(cells) else "" for name, i in index})
 
 
-def _next(file: str, reader: Iterator[list[str]], start: int) -> list[str] | None:
+def _next(file: str, reader: Reader, start: int) -> list[str] | None:
     try:
         return next(reader, None)
     except csv.Error as exc:  # its text names the fault (quote, field size), never the data
@@ -104,10 +105,6 @@ def _columns(
 
 def _missing_column(file: str, name: str) -> Diagnostic:
     return Diagnostic(file, None, name, None, "missing-column", "the header has no column of this name")
-
-
-def _whole(file: str, code: Literal["not-utf8"], message: str) -> Diagnostic:
-    return Diagnostic(file, None, None, None, code, message)
 
 
 class Sheet:
