@@ -1,6 +1,6 @@
 """The schema: what Alembic's migrations build and what the tests compare them against.
 
-The serving path does not use the ORM (its SQL is in `db/queries.py`); the mapped classes are for
+The serving path does not use the ORM (its SQL is in `db/queries/`); the mapped classes are for
 scripts and tests. Relationships raise on lazy loading, so a forgotten eager load fails loudly.
 """
 

@@ -7,7 +7,7 @@ import math
 import time
 
 from registrar.db import Database
-from registrar.db import queries as q
+from registrar.db.queries import keys as q
 from registrar.problems import RateLimited, Unauthorized
 from registrar.services.keys import Key, KeyCache, digest
 from registrar.services.throttle import Blocklist, RedisBlocklist

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from registrar.db import Database, Row, UniqueViolation
-from registrar.db import queries as q
+from registrar.db.queries import courses as q
 from registrar.problems import AlreadyExists, CapacityBelowEnrolled, CourseHasEnrollments, NotFound
 from registrar.schemas import CourseCreate, CourseUpdate, normalise_code
 from registrar.services.common import page, utc_now

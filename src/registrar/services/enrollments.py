@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any
 
 from registrar.db import Database, Row, Transaction
-from registrar.db import queries as q
+from registrar.db.queries import enrollments as q
 from registrar.problems import CourseFull, NotFound, UnknownCourses
 from registrar.services.common import Caller, log_enrollment_change, utc_now
 
@@ -90,10 +90,19 @@ def course_info_of(row: Row) -> dict[str, Any]:
 async def list_courses(db: Database, student_id: int) -> list[dict[str, Any]]:
     """The student's courses, ordered by course id."""
     async with db.connection() as conn:
-        rows = await q.student_courses_or_missing(conn, student_id)
-    if rows is None:
+        rows = await q.student_and_courses(conn, student_id)
+    if not rows:
         raise _no_student(student_id)
-    return [course_info(r) for r in rows]
+    return courses_of(rows)
+
+
+def courses_of(rows: list[Row]) -> list[dict[str, Any]]:
+    """CourseInfo from the rows of `queries.enrollments.student_and_courses`."""
+    return [
+        {"id": r["course_id"], "code": r["code"], "title": r["title"], "enrolled_at": r["enrolled_at"]}
+        for r in rows
+        if r["course_id"] is not None
+    ]
 
 
 def _report(

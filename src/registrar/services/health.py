@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from registrar.db import Database
-from registrar.db import queries as q
+from registrar.db.queries import health as q
 from registrar.problems import ServiceUnavailable
 
 HEALTH_TIMEOUT_SECONDS = 1.5

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from registrar.db import Transaction
-from registrar.db import queries as q
+from registrar.db.queries import idempotency as q
 from registrar.problems import IdempotencyKeyInUse, IdempotencyKeyReused
 from registrar.services.common import utc_now
 

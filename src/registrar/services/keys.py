@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from registrar.db import Database, Row
-from registrar.db import queries as q
+from registrar.db.queries import keys as q
 from registrar.problems import NotFound
 from registrar.services.common import utc_now
 

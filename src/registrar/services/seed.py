@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from registrar.db import Database
-from registrar.db import queries as q
+from registrar.db.queries import bulk as q
 from registrar.services.common import utc_now
 
 CHUNK = 20_000

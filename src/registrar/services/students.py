@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from registrar.db import Database, Row, UniqueViolation
-from registrar.db import queries as q
+from registrar.db.queries import enrollments as enrollment_queries
+from registrar.db.queries import students as q
 from registrar.problems import AlreadyExists, NotFound
 from registrar.schemas import StudentCreate, StudentUpdate, normalise_email
 from registrar.services.common import Caller, page, utc_now
-from registrar.services.enrollments import leave_all
+from registrar.services.enrollments import courses_of, leave_all
 
 
 def student(row: Row) -> dict[str, Any]:
@@ -52,15 +53,10 @@ async def list_students(db: Database, after: int, limit: int, email: str | None)
 async def get_student(db: Database, student_id: int) -> dict[str, Any]:
     """A student with its courses, in one statement."""
     async with db.connection() as conn:
-        rows = await q.student_with_courses(conn, student_id)
+        rows = await enrollment_queries.student_and_courses(conn, student_id)
     if not rows:
         raise NotFound(f"No student with id {student_id}.")
-    courses = [
-        {"id": r["course_id"], "code": r["code"], "title": r["title"], "enrolled_at": r["enrolled_at"]}
-        for r in rows
-        if r["course_id"] is not None
-    ]
-    return {**student(rows[0]), "courses": courses}
+    return {**student(rows[0]), "courses": courses_of(rows)}
 
 
 async def update_student(db: Database, student_id: int, changes: StudentUpdate) -> dict[str, Any]:

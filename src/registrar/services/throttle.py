@@ -22,7 +22,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
 from registrar.db import Database, Transaction
-from registrar.db import queries as q
+from registrar.db.queries import auth_failures as q
 from registrar.problems import ServiceUnavailable
 
 MAX_FAILURES = 20

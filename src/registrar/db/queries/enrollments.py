@@ -1,0 +1,107 @@
+"""A student's courses: the rows of student_courses and the seat counts they move."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from registrar.db.core import Row, Sql, Transaction
+
+_LOCK_STUDENT_ID = Sql(
+    "SELECT id FROM students WHERE id = $1 FOR UPDATE",
+    "SELECT id FROM students WHERE id = ?1",
+)
+
+
+async def lock_student_id(tx: Transaction, student_id: int) -> bool:
+    """Lock the student's row, so that every change to one student's courses queues behind it;
+    False when the student does not exist. Read the courses with a later statement: see
+    `lock_seats_and_enrollments`."""
+    return await tx.fetchval(_LOCK_STUDENT_ID, student_id) is not None
+
+
+# `seats` locks the courses whose seat counts may move, in ascending id order: the requested
+# ones, and with $3 also every course the student is in now (a PUT or a deletion may free those).
+# The student's enrollments are read in this statement, never in the one that locked the student:
+# under READ COMMITTED a statement that waited for a row lock sees the other rows as they were
+# when it started, so a set read together with the student's lock can miss the enrollment that
+# the request it waited for just committed.
+_SEATS_AND_ENROLLMENTS = Sql(
+    "WITH mine AS (SELECT course_id, enrolled_at FROM student_courses WHERE student_id = $1), "
+    "seats AS (SELECT id, code, title, capacity, enrolled FROM courses "
+    "WHERE id = ANY($2::bigint[]) OR ($3 AND id IN (SELECT course_id FROM mine)) ORDER BY id FOR UPDATE) "
+    "SELECT s.id, s.code, s.title, s.capacity, s.enrolled, m.enrolled_at, true AS locked "
+    "FROM seats s LEFT JOIN mine m ON m.course_id = s.id "
+    "UNION ALL SELECT c.id, c.code, c.title, c.capacity, c.enrolled, m.enrolled_at, false "
+    "FROM mine m JOIN courses c ON c.id = m.course_id WHERE c.id NOT IN (SELECT id FROM seats)",
+    "WITH mine AS (SELECT course_id, enrolled_at FROM student_courses WHERE student_id = ?1), "
+    "seats AS (SELECT id, code, title, capacity, enrolled FROM courses "
+    "WHERE id IN (SELECT value FROM json_each(?2)) OR (?3 AND id IN (SELECT course_id FROM mine))) "
+    "SELECT s.id, s.code, s.title, s.capacity, s.enrolled, m.enrolled_at, 1 AS locked "
+    "FROM seats s LEFT JOIN mine m ON m.course_id = s.id "
+    "UNION ALL SELECT c.id, c.code, c.title, c.capacity, c.enrolled, m.enrolled_at, 0 "
+    "FROM mine m JOIN courses c ON c.id = m.course_id WHERE c.id NOT IN (SELECT id FROM seats)",
+)
+
+
+async def lock_seats_and_enrollments(
+    tx: Transaction, student_id: int, course_ids: Iterable[int], with_current: bool
+) -> list[Row]:
+    """For a student whose row the caller has locked: lock the seat counts of `course_ids` (and,
+    with `with_current`, of the student's current courses) in ascending id order, and read the
+    student's enrollments. One row per course that is either requested or current: id, code,
+    title, capacity, enrolled, enrolled_at (null when not enrolled), locked.
+
+    Two requests that touch overlapping courses take the locks in the same order, so they queue
+    instead of deadlocking, and the second one reads the seat count the first one committed.
+    """
+    return await tx.fetch(_SEATS_AND_ENROLLMENTS, student_id, sorted(course_ids), with_current)
+
+
+_JOIN_COURSES = Sql(
+    "WITH joined AS (INSERT INTO student_courses (student_id, course_id, enrolled_at) "
+    "SELECT $1, course_id, $3 FROM unnest($2::bigint[]) AS course_id RETURNING course_id) "
+    "UPDATE courses SET enrolled = enrolled + 1 FROM joined WHERE courses.id = joined.course_id",
+    "INSERT INTO student_courses (student_id, course_id, enrolled_at) SELECT ?1, value, ?3 FROM json_each(?2)",
+)
+_LEAVE_COURSES = Sql(
+    "WITH left_ AS (DELETE FROM student_courses WHERE student_id = $1 AND course_id = ANY($2::bigint[]) "
+    "RETURNING course_id) UPDATE courses SET enrolled = enrolled - 1 FROM left_ WHERE courses.id = left_.course_id",
+    "DELETE FROM student_courses WHERE student_id = ?1 AND course_id IN (SELECT value FROM json_each(?2))",
+)
+# SQLite cannot write in a WITH clause: there the seat counts move in a second statement (which
+# costs no round trip on an embedded database).
+_MOVE_SEATS = Sql(
+    "UPDATE courses SET enrolled = enrolled + $2 WHERE id = ANY($1::bigint[])",
+    "UPDATE courses SET enrolled = enrolled + ?2 WHERE id IN (SELECT value FROM json_each(?1))",
+)
+
+
+async def join_courses(tx: Transaction, student_id: int, course_ids: Sequence[int], now: datetime) -> None:
+    """Enroll the student in courses whose rows the caller has locked, and take their seats."""
+    if course_ids:
+        await tx.execute(_JOIN_COURSES, student_id, list(course_ids), now)
+        if tx.dialect == "sqlite":
+            await tx.execute(_MOVE_SEATS, list(course_ids), +1)
+
+
+async def leave_courses(tx: Transaction, student_id: int, course_ids: Sequence[int]) -> None:
+    """Drop the student from courses whose rows the caller has locked, and free their seats."""
+    if course_ids:
+        await tx.execute(_LEAVE_COURSES, student_id, list(course_ids))
+        if tx.dialect == "sqlite":
+            await tx.execute(_MOVE_SEATS, list(course_ids), -1)
+
+
+_STUDENT_AND_COURSES = Sql(
+    "SELECT s.id, s.name, s.email, s.created_at, s.updated_at, "
+    "c.id AS course_id, c.code, c.title, sc.enrolled_at "
+    "FROM students s LEFT JOIN student_courses sc ON sc.student_id = s.id "
+    "LEFT JOIN courses c ON c.id = sc.course_id WHERE s.id = $1 ORDER BY c.id"
+)
+
+
+async def student_and_courses(tx: Transaction, student_id: int) -> list[Row]:
+    """The student and its courses in one statement: one row per course (the course columns
+    null when there is none), ordered by course id; no rows when the student does not exist."""
+    return await tx.fetch(_STUDENT_AND_COURSES, student_id)
