@@ -107,8 +107,11 @@ class Server:
                 return line.rsplit(" ", 1)[-1]
         raise AssertionError("serve printed no first admin key")
 
-    def client(self, token: str | None, timeout: float = 30.0, connections: int = 100) -> httpx.AsyncClient:
-        headers = {"authorization": f"Bearer {token}"} if token else {}
+    def client(
+        self, token: str | None = None, timeout: float = 30.0, connections: int = 100
+    ) -> httpx.AsyncClient:
+        """A client for many requests at once, with `token` or else the first admin key."""
+        headers = {"authorization": f"Bearer {token or self.first_key()}"}
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout, limits=limits)
 

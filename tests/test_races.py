@@ -36,11 +36,10 @@ Change = tuple[str, list[int], list[int]]  # action, added, removed
 @dataclass
 class Deployment:
     server: Server
-    token: str
     key_id: int
 
     def client(self) -> httpx.AsyncClient:
-        return self.server.client(self.token, timeout=60.0, connections=CLIENTS + 8)
+        return self.server.client(timeout=60.0, connections=CLIENTS + 8)
 
     def changes(self, student_ids: Iterable[int]) -> dict[str, list[Change]]:
         """The enrollment log lines about these students, by request id."""
@@ -80,7 +79,7 @@ def deployment(
     env = environment(url)
     with serving(env, cwd, workers=2) as server:
         [key_line] = cli(env, cwd, "keys", "list").splitlines()
-        yield Deployment(server, server.first_key(), int(key_line.split("\t", 1)[0]))
+        yield Deployment(server, key_id=int(key_line.split("\t", 1)[0]))
 
 
 @pytest.fixture(params=range(REPEAT), ids=lambda n: f"round{n + 1}")
