@@ -192,7 +192,9 @@ async def test_one_enrollment_raced_by_many_clients_is_made_once(
             made += [request_id(r) for r in responses if r.status_code == 201]
         assert await courses_of(client, student) == courses
         assert await checked_rosters(client, courses) == {c: {student} for c in courses}
-    expected = {rid: [("enroll", [c], [])] for rid, c in zip(made, courses, strict=True)}
+    expected: dict[str, list[Change]] = {
+        rid: [("enroll", [c], [])] for rid, c in zip(made, courses, strict=True)
+    }
     assert deployment.changes([student]) == expected
 
 
@@ -220,7 +222,7 @@ async def test_enrolls_and_drops_of_one_pair_interleaved_keep_seats_and_log_in_s
     enrolls = [request_id(r) for r in responses if r.status_code == 201]
     drops = [request_id(r) for r in responses if r.status_code == 204]
     assert len(enrolls) - len(drops) == len(now), deployment.explain(responses)
-    expected = {rid: [("enroll", [course], [])] for rid in enrolls}
+    expected: dict[str, list[Change]] = {rid: [("enroll", [course], [])] for rid in enrolls}
     expected |= {rid: [("drop", [], [course])] for rid in drops}
     assert deployment.changes([student]) == expected
 
@@ -312,7 +314,9 @@ async def test_deleting_a_student_while_it_enrolls_never_answers_a_500(
         first = await send(client, "POST", f"/students/{student}/courses", {"course_ids": [courses[0]]})
         assert first.status_code == 201, first.text
         await warm_up(client, student)
-        requests = [("POST", f"/students/{student}/courses", {"course_ids": [c]}) for c in courses[1:]]
+        requests: list[tuple[str, str, Any]] = [
+            ("POST", f"/students/{student}/courses", {"course_ids": [c]}) for c in courses[1:]
+        ]
         requests[CLIENTS // 2] = requests[3 * CLIENTS // 4] = ("DELETE", f"/students/{student}", None)
         responses = await asyncio.gather(*(send(client, *request) for request in requests))
         outcomes = Counter(outcome(r) for r in responses)
