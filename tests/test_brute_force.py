@@ -25,11 +25,10 @@ from registrar.auth import Role, required_role
 from registrar.config import Settings
 from registrar.db import Database, Sql
 from tests.helpers import assert_problem
-from tests.pgcluster import free_port
+from tests.serving import Server, environment, serving
 
 ATTACKER = "10.0.0.7"
 BYSTANDER = "10.0.0.8"
-REGISTRAR = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "registrar"
 
 
 def client_at(app: FastAPI, address: str, token: str | None) -> httpx.AsyncClient:
@@ -216,49 +215,11 @@ async def test_successful_requests_leave_an_unblocked_address_record_untouched(
 
 
 @pytest.fixture
-def two_workers(settings: Settings, tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """`registrar serve --workers 2` on the test database; yields its port and process."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "REGISTRAR_DATABASE_URL": settings.database_url,
-        "REGISTRAR_ACCESS_LOG": "false",
-    }
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [str(REGISTRAR), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait_for_health(port, process, tmp_path / "serve.log")
-        yield port, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        print((tmp_path / "serve.log").read_text())  # shown when the test fails
-
-
-def _wait_for_health(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"serve exited early:\n{log.read_text()}")
-        try:
-            healthy = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-            if healthy and len(_workers(process.pid)) >= 2:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"serve did not become healthy:\n{log.read_text()}")
+def two_workers(settings: Settings, tmp_path: Path) -> Iterator[Server]:
+    """`registrar serve --workers 2` on the test database."""
+    with serving(environment(settings.database_url), tmp_path, workers=2) as server:
+        yield server
+    print(server.stderr())  # shown when the test fails
 
 
 def _workers(pid: int) -> list[int]:
@@ -359,8 +320,8 @@ def _status_over(conn: socket.socket, path: str, token: str) -> int:
 
 
 @pytest.mark.slow
-def test_two_workers_share_one_failure_count(two_workers: tuple[int, subprocess.Popen[bytes]]) -> None:
-    port, process = two_workers
+def test_two_workers_share_one_failure_count(two_workers: Server) -> None:
+    port, process = two_workers.port, two_workers.process
     connections = _connections_on_each_worker(process, port, 10)
     try:
         # 20 failures, each on a new connection, alternating between the workers: 10 each.

@@ -4,9 +4,7 @@ stderr and the server process are what is under test."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -27,8 +25,8 @@ from registrar.app import create_app
 from registrar.config import Settings
 from registrar.migrations import runner
 from tests import pgcluster
+from tests.serving import environment, run, serving
 
-REGISTRAR = Path(sys.executable).parent / "registrar"
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = runner.revision_ids(Settings(_env_file=None))[-1]  # type: ignore[call-arg]
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{22,}$")
@@ -55,24 +53,6 @@ def ok(url: str | None, *args: str) -> str:
     result = invoke(url, *args)
     assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
     return result.stdout
-
-
-def clean_env(**settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRAR_")}
-    return env | settings
-
-
-def run(cwd: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
-    """The installed console script, as an operator runs it."""
-    return subprocess.run(
-        [str(REGISTRAR), *args],
-        cwd=cwd,
-        env=clean_env(**settings),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def main_exit(
@@ -134,7 +114,7 @@ def test_help_names_every_command() -> None:
 
 
 def test_console_script_help_names_every_command(tmp_path: Path) -> None:
-    done = run(tmp_path, "--help")
+    done = run(environment(), tmp_path, "--help")
     assert done.returncode == 0, done.stderr
     for command in ("serve", "migrate", "keys", "seed"):
         assert command in done.stdout
@@ -144,7 +124,7 @@ def test_python_dash_m_registrar_works(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "registrar", "--help"],
         cwd=tmp_path,
-        env=clean_env(),
+        env=environment(),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -379,7 +359,7 @@ def test_settings_are_read_from_a_dotenv_file_in_the_working_directory(tmp_path:
 
 def test_the_environment_wins_over_the_dotenv_file(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("REGISTRAR_DATABASE_URL=sqlite:///./from-dotenv.db\n")
-    done = run(tmp_path, "migrate", REGISTRAR_DATABASE_URL="sqlite:///./from-env.db")
+    done = run(environment("sqlite:///./from-env.db"), tmp_path, "migrate")
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "from-env.db").exists()
     assert not (tmp_path / "from-dotenv.db").exists()
@@ -438,14 +418,12 @@ def test_database_trouble_is_one_line_on_stderr(
 def test_console_script_failure_is_one_line_on_stderr(
     tmp_path: Path, sqlite_head: str, args: tuple[str, ...]
 ) -> None:
-    done = run(tmp_path, *args, REGISTRAR_DATABASE_URL=sqlite_head)
+    done = run(environment(sqlite_head), tmp_path, *args)
     assert_one_line_failure(done.returncode, done.stdout, done.stderr)
 
 
 def test_console_script_with_an_unreachable_database_fails_with_one_line(tmp_path: Path) -> None:
-    done = run(
-        tmp_path, "keys", "list", REGISTRAR_DATABASE_URL="postgresql://nobody:secret@127.0.0.1:1/nowhere"
-    )
+    done = run(environment("postgresql://nobody:secret@127.0.0.1:1/nowhere"), tmp_path, "keys", "list")
     assert_one_line_failure(done.returncode, done.stdout, done.stderr)
     assert "secret" not in done.stderr
 
@@ -455,80 +433,28 @@ def test_console_script_with_an_unreachable_database_fails_with_one_line(tmp_pat
 
 def serve_once(tmp_path: Path, url: str) -> tuple[str, int]:
     """Start `registrar serve`, wait until it answers, stop it with SIGTERM; its stdout and port."""
-    port = pgcluster.free_port()
-    with (tmp_path / f"serve-{port}.log").open("w") as log:
-        server = subprocess.Popen(
-            [str(REGISTRAR), "serve", "--port", str(port)],
-            cwd=tmp_path,
-            env=clean_env(REGISTRAR_DATABASE_URL=url),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_until_up(server, base, tmp_path / f"serve-{port}.log")
-            server.send_signal(signal.SIGTERM)
-            out, _ = server.communicate(timeout=30)
-        finally:
-            if server.poll() is None:
-                server.kill()
-                server.wait()
-    return out, port
-
-
-def wait_until_up(server: subprocess.Popen[str], base: str, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert server.poll() is None, f"serve exited early: {log.read_text()}"
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"serve did not answer within 60 s: {log.read_text()}")
+    with serving(environment(url), tmp_path) as server:
+        pass
+    return server.stdout(), server.port
 
 
 @pytest.mark.slow
 def test_serve_on_an_empty_database_migrates_and_prints_one_admin_token_once(
     tmp_path: Path, empty_url: str
 ) -> None:
-    port = pgcluster.free_port()
-    log_path = tmp_path / "serve.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [str(REGISTRAR), "serve", "--port", str(port)],
-            cwd=tmp_path,
-            env=clean_env(REGISTRAR_DATABASE_URL=empty_url),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
+    with serving(environment(empty_url), tmp_path) as server:
+        first_lines = server.stdout().splitlines()[:2]
+        token = first_lines[0].rsplit(" ", 1)[-1].strip()
+        assert TOKEN.match(token), first_lines
+        headers = {"authorization": f"Bearer {token}"}
+        created = httpx.post(
+            f"{server.url}/students", json={"name": "Ada", "email": "ada@example.edu"}, headers=headers
         )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_until_up(server, base, log_path)
-            assert server.stdout is not None
-            first_lines = [server.stdout.readline(), server.stdout.readline()]
-            token = first_lines[0].rsplit(" ", 1)[-1].strip()
-            assert TOKEN.match(token), first_lines
-            headers = {"authorization": f"Bearer {token}"}
-            created = httpx.post(
-                f"{base}/students", json={"name": "Ada", "email": "ada@example.edu"}, headers=headers
-            )
-            assert created.status_code == 201, created.text
-            assert httpx.get(f"{base}/docs", timeout=5).status_code == 200
-            server.send_signal(signal.SIGTERM)
-            rest, _ = server.communicate(timeout=30)
-        finally:
-            if server.poll() is None:
-                server.kill()
-                server.wait()
-    out = "".join(first_lines) + rest
+        assert created.status_code == 201, created.text
+        assert httpx.get(f"{server.url}/docs", timeout=5).status_code == 200
+    out = server.stdout()
     assert out.count(token) == 1, out
-    assert [line for line in out.splitlines() if "/docs" in line] == [f"API docs: {base}/docs"]
+    assert [line for line in out.splitlines() if "/docs" in line] == [f"API docs: {server.url}/docs"]
     settings = Settings(database_url=empty_url, _env_file=None)  # type: ignore[call-arg]
     assert runner.current_revision(settings) == HEAD
     assert [row[1:3] for row in key_lines(empty_url)] == [["admin", "first admin key"]]

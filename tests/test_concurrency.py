@@ -4,106 +4,29 @@ at once. No simulated races: two worker processes, one database, requests in fli
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 
-from registrar.cli import with_database
 from registrar.config import Settings
-from registrar.services import keys
-from tests.pgcluster import free_port
+from tests.serving import Server, environment, serving
 
 pytestmark = pytest.mark.slow
-
-REGISTRAR = Path(sys.executable).with_name("registrar")
-
-
-@dataclass
-class Server:
-    url: str
-    token: str
-    log: Path
-
-    def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            base_url=self.url,
-            headers={"authorization": f"Bearer {self.token}"},
-            timeout=120,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=200),
-        )
-
-    def json_lines(self) -> list[dict[str, Any]]:
-        lines = self.log.read_text(errors="replace").splitlines()
-        return [orjson.loads(line) for line in lines if line.startswith("{")]
-
-    def log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
-
-
-def server_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRAR_")}
-    env |= {"REGISTRAR_DATABASE_URL": settings.database_url, "REGISTRAR_ACCESS_LOG": "false"}
-    return env
-
-
-def wait_until_healthy(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"the server exited:\n{log.read_text(errors='replace')[-3000:]}"
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"the server did not become healthy:\n{log.read_text(errors='replace')[-3000:]}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, as an operator would; the whole process group is killed after 15 s."""
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 @pytest.fixture
 def server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
-    cwd = tmp_path / "cwd"  # empty: no .env is read
-    cwd.mkdir()
-    env = server_env(settings)
-    # Minted through the service (what `registrar keys create` calls) rather than a third process.
-    token = with_database(lambda db: keys.create_key(db, "admin", "concurrency"), settings)
-    port = free_port()
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(REGISTRAR), "serve", "--workers", "2", "--port", str(port)],
-            cwd=cwd,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(process, url, log)
-        yield Server(url, token, log)
-    finally:
-        stop(process)
+    """`serve --workers 2` on the test's clean database; it prints the first admin key."""
+    with serving(environment(settings.database_url), tmp_path, workers=2) as running:
+        yield running
+
+
+def admin_client(server: Server) -> httpx.AsyncClient:
+    return server.client(timeout=120, connections=200)
 
 
 async def create(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -134,7 +57,7 @@ async def test_concurrent_enrollments_fill_a_course_exactly_to_capacity(
     server: Server, settings: Settings
 ) -> None:
     students, capacity = (100, 10) if settings.engine == "postgresql" else (24, 5)
-    async with server.client() as client:
+    async with admin_client(server) as client:
         course = await create(client, "/courses", {"code": "RACE1", "title": "Race", "capacity": capacity})
         student_ids = await new_students(client, students, "fill")
         responses = await asyncio.gather(
@@ -161,7 +84,7 @@ async def test_concurrent_swaps_between_two_courses_never_exceed_capacity(
     would need a seat another is still holding); with one spare seat each, some moves succeed."""
     per_course = 10 if settings.engine == "postgresql" else 5
     capacity = per_course + spare
-    async with server.client() as client:
+    async with admin_client(server) as client:
         a, b = [
             (await create(client, "/courses", {"code": code, "title": code, "capacity": capacity}))["id"]
             for code in ("SWAPA", "SWAPB")
