@@ -21,7 +21,15 @@ from registrar.migrations import runner
 from registrar.services import keys
 from tests import pgcluster
 
-TABLES = ("student_courses", "students", "courses", "idempotency_keys", "api_keys", "auth_failures")
+TABLES = (
+    "enrollment_events",
+    "student_courses",
+    "students",
+    "courses",
+    "idempotency_keys",
+    "api_keys",
+    "auth_failures",
+)
 
 
 @pytest.hookimpl(tryfirst=True)

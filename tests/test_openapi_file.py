@@ -29,6 +29,8 @@ CONTRACT_OPERATIONS = {
     ("delete", "/students/{student_id}/courses/{course_id}"),
     ("post", "/students/{student_id}/enroll"),
     ("put", "/students/{student_id}/enroll"),
+    ("get", "/students/{student_id}/history"),
+    ("get", "/courses/{course_id}/history"),
     ("get", "/healthz"),
 }
 ENROLLMENT_OPERATIONS = [

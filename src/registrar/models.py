@@ -150,3 +150,29 @@ class AuthFailures(Base):
     recent_failures: Mapped[str] = mapped_column(Text)  # JSON list of the failures in the last window
     blocked_until: Mapped[float | None] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class EnrollmentEvent(Base):
+    """One change to an enrollment (contract section 7): appended in the transaction of the change,
+    never changed or deleted. Ids only, and no foreign keys: a deleted student's history stays."""
+
+    __tablename__ = "enrollment_events"
+    __table_args__ = (
+        CheckConstraint("change IN ('enrolled', 'dropped')", name="ck_enrollment_events_change_known"),
+        CheckConstraint(
+            "cause IN ('api', 'student-deleted', 'waitlist', 'seed', 'import', 'migration')",
+            name="ck_enrollment_events_cause_known",
+        ),
+        Index("ix_enrollment_events_student_id_id", "student_id", "id"),
+        Index("ix_enrollment_events_course_id_id", "course_id", "id"),
+        Index("ix_enrollment_events_course_id_student_id_at", "course_id", "student_id", "at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    at: Mapped[datetime] = mapped_column(Timestamp)
+    student_id: Mapped[int] = mapped_column(Id)
+    course_id: Mapped[int] = mapped_column(Id)
+    change: Mapped[str] = mapped_column(String(16))
+    cause: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    key_id: Mapped[int | None] = mapped_column(Id)

@@ -3,8 +3,10 @@ their types; outputs are for the OpenAPI document (handlers build their JSON dir
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from typing import Annotated, Any, Generic, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
@@ -49,6 +51,31 @@ def normalise_email(value: str) -> str:
 
 def normalise_code(value: str) -> str:
     return value.strip().upper()
+
+
+_RFC3339 = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
+def parse_instant(value: Any) -> Any:
+    """An RFC 3339 timestamp with `Z` or an offset (contract section 7's `as_of`), read exactly:
+    fractions past microseconds are cut, a leap second is read as the last microsecond before it,
+    and a date alone, a time without an offset or any other form is refused."""
+    if not isinstance(value, str):
+        return value
+    match = _RFC3339.fullmatch(value)
+    if match is None:
+        raise ValueError("must be an RFC 3339 timestamp with Z or an offset, e.g. 2026-09-15T00:00:00Z")
+    day, minutes, seconds, fraction, offset = match.groups()
+    micro = (fraction or "").ljust(6, "0")[:6]
+    if seconds == "60":
+        seconds, micro = "59", "999999"
+    offset = "+00:00" if offset in ("Z", "z") else offset
+    try:
+        return datetime.fromisoformat(f"{day}T{minutes}:{seconds}.{micro}{offset}")
+    except ValueError:
+        raise ValueError("not a date and time that exists") from None
 
 
 def _whole_number(value: Any) -> Any:
@@ -175,8 +202,8 @@ Timestamp = Annotated[str, Field(examples=["2026-11-22T10:00:00.123456Z"])]
 
 class CourseInfo(BaseModel):
     id: int
-    code: str
-    title: str
+    code: str | None = Field(description="null only in an as_of answer, for a course deleted since")
+    title: str | None = Field(description="null only in an as_of answer, for a course deleted since")
     enrolled_at: Timestamp
 
 
@@ -204,9 +231,22 @@ class Course(BaseModel):
 
 class RosterEntry(BaseModel):
     id: int
-    name: str
-    email: str
+    name: str | None = Field(description="null only in an as_of answer, for a student deleted since")
+    email: str | None = Field(description="null only in an as_of answer, for a student deleted since")
     enrolled_at: Timestamp
+
+
+class Event(BaseModel):
+    """One change to an enrollment, as the history recorded it."""
+
+    id: int
+    at: Timestamp
+    student_id: int
+    course_id: int
+    change: Literal["enrolled", "dropped"]
+    cause: Literal["api", "student-deleted", "waitlist", "seed", "import", "migration"]
+    request_id: str | None
+    key_id: int | None
 
 
 Item = TypeVar("Item")

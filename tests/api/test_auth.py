@@ -250,6 +250,8 @@ ENDPOINTS = {
     ("patch", "/courses/{}"),
     ("delete", "/courses/{}"),
     ("get", "/courses/{}/students"),
+    ("get", "/students/{}/history"),
+    ("get", "/courses/{}/history"),
     ("get", "/healthz"),
 }
 HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options", "trace"}

@@ -16,13 +16,21 @@ from registrar.services.seed import REBUILD_FROM, SeedPlan, seed
 STUDENTS, COURSES, PER_STUDENT = 20_000, 40, 5
 
 
+BULK_LOADED = ("student_courses", "enrollment_events")
+
+
 def junction_inventory(settings: Settings) -> dict[str, Any]:
+    """The keys and indexes of the tables a large seed sets aside and rebuilds."""
+
     def read(connection: Connection) -> dict[str, Any]:
         inspector = inspect(connection)
         return {
-            "pk": inspector.get_pk_constraint("student_courses"),
-            "fks": sorted(inspector.get_foreign_keys("student_courses"), key=lambda fk: str(fk["name"])),
-            "indexes": sorted(inspector.get_indexes("student_courses"), key=lambda ix: str(ix["name"])),
+            table: {
+                "pk": inspector.get_pk_constraint(table),
+                "fks": sorted(inspector.get_foreign_keys(table), key=lambda fk: str(fk["name"])),
+                "indexes": sorted(inspector.get_indexes(table), key=lambda ix: str(ix["name"])),
+            }
+            for table in BULK_LOADED
         }
 
     return runner.on_connection(settings, read)
@@ -51,7 +59,7 @@ def seed_now(settings: Settings, plan: SeedPlan) -> None:
     asyncio.run(load())
 
 
-def test_large_seed_rebuilds_exactly_the_junction_keys_the_migrations_made(settings: Settings) -> None:
+def test_large_seed_rebuilds_exactly_the_keys_the_migrations_made_and_records_each_enrollment(settings: Settings) -> None:
     assert STUDENTS * PER_STUDENT >= REBUILD_FROM  # the path that sets the keys aside
     migrated = junction_inventory(settings)
     seed_now(settings, SeedPlan(STUDENTS, COURSES, PER_STUDENT))
@@ -65,3 +73,7 @@ def test_large_seed_rebuilds_exactly_the_junction_keys_the_migrations_made(setti
         "LEFT JOIN students s ON s.id = sc.student_id WHERE c.id IS NULL OR s.id IS NULL"
     )
     assert count(settings, orphans) == 0
+    events = "SELECT count(*) FROM enrollment_events e JOIN student_courses sc USING (student_id, course_id) "
+    events += "WHERE e.change = 'enrolled' AND e.cause = 'seed' AND e.at = sc.enrolled_at"
+    assert count(settings, events) == STUDENTS * PER_STUDENT
+    assert count(settings, "SELECT count(*) FROM enrollment_events") == STUDENTS * PER_STUDENT

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Query, Request
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import Response
 
 from registrar.db import Database
-from registrar.schemas import MAX_ID
+from registrar.schemas import MAX_ID, parse_instant
 from registrar.services.common import Caller
 
 
@@ -74,6 +75,17 @@ Filter = Annotated[
     str | None,
     AfterValidator(_no_nul),
     Query(description="Exact match, ignoring case", json_schema_extra={"pattern": "^[^\\x00]*$"}),
+]
+
+
+AsOf = Annotated[
+    datetime | None,
+    BeforeValidator(parse_instant),
+    Query(
+        description="Answer as things stood at this instant (RFC 3339, with Z or an offset); "
+        "an instant still to come answers as now",
+        examples=["2026-09-15T00:00:00Z"],
+    ),
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from registrar.api.common import After, Db, Filter, Limit, json_response
+from registrar.api.common import After, AsOf, Db, Filter, Limit, json_response
 from registrar.auth import Role, allow
 from registrar.problems import (
     AlreadyExists,
@@ -80,5 +80,5 @@ async def delete_course(course_id: int, db: Db) -> Response:
     openapi_extra=allow(Role.READER),
     responses=problem_responses(NotFound, ValidationFailed),
 )
-async def roster(course_id: int, db: Db, limit: Limit = 50, after: After = 0) -> Response:
-    return json_response(await courses.roster(db, course_id, after, limit))
+async def roster(course_id: int, db: Db, limit: Limit = 50, after: After = 0, as_of: AsOf = None) -> Response:
+    return json_response(await courses.roster(db, course_id, after, limit, as_of))

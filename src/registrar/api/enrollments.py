@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body
 from starlette.responses import Response
 
-from registrar.api.common import CallerOf, Db, json_response
+from registrar.api.common import AsOf, CallerOf, Db, json_response
 from registrar.auth import Role, allow
 from registrar.problems import CourseFull, NotFound, UnknownCourses, ValidationFailed, problem_responses
 from registrar.schemas import CourseInfo, EnrollMany, EnrollmentSet, EnrollOne
@@ -40,10 +40,10 @@ ReplaceBody = Annotated[
     "/courses",
     response_model=list[CourseInfo],
     openapi_extra=allow(Role.READER),
-    responses=problem_responses(NotFound),
+    responses=problem_responses(NotFound, ValidationFailed),
 )
-async def list_courses(student_id: int, db: Db) -> Response:
-    return json_response(await enrollments.list_courses(db, student_id))
+async def list_courses(student_id: int, db: Db, as_of: AsOf = None) -> Response:
+    return json_response(await enrollments.list_courses(db, student_id, as_of))
 
 
 async def _enroll(student_id: int, body: EnrollMany | EnrollOne, db: Db, who: CallerOf) -> Response:

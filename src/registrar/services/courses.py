@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from registrar.db import Database, Row, UniqueViolation
 from registrar.db.queries import courses as q
 from registrar.problems import AlreadyExists, CapacityBelowEnrolled, CourseHasEnrollments, NotFound
 from registrar.schemas import CourseCreate, CourseUpdate, normalise_code
+from registrar.services import history
 from registrar.services.common import page, utc_now
 from registrar.services.students import roster_entry
 
@@ -95,8 +97,12 @@ async def delete_course(db: Database, course_id: int) -> None:
         await q.delete_course(tx, course_id)
 
 
-async def roster(db: Database, course_id: int, after: int, limit: int) -> dict[str, Any]:
-    """A page of the course's students, by student id."""
+async def roster(
+    db: Database, course_id: int, after: int, limit: int, as_of: datetime | None = None
+) -> dict[str, Any]:
+    """A page of the course's students, by student id: now, or as they were at instant `as_of`."""
+    if (past := history.in_the_past(as_of)) is not None:
+        return await history.roster_as_of(db, course_id, past, after, limit)
     async with db.connection() as conn:
         rows = await q.roster_page(conn, course_id, after, limit + 1)
         # An empty page is the only one that needs to ask whether the course exists.

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 from registrar.db import Database, Row, Transaction
 from registrar.db.queries import enrollments as q
 from registrar.problems import CourseFull, NotFound, UnknownCourses
+from registrar.services import history
 from registrar.services.common import Caller, log_enrollment_change, utc_now
 
 
@@ -70,13 +72,14 @@ def check_seats(locked: Locked, joining: set[int]) -> None:
 
 
 async def _move(
-    tx: Transaction, locked: Locked, joining: set[int], leaving: set[int]
+    tx: Transaction, locked: Locked, joining: set[int], leaving: set[int], why: q.Why
 ) -> list[dict[str, Any]]:
-    """Apply a checked change and return the student's courses after it, ordered by course id."""
+    """Apply a checked change, recording it in the history, and return the student's courses
+    after it, ordered by course id."""
     check_seats(locked, joining)
     now = utc_now()
-    await q.leave_courses(tx, locked.student_id, sorted(leaving))
-    await q.join_courses(tx, locked.student_id, sorted(joining), now)
+    await q.leave_courses(tx, locked.student_id, sorted(leaving), now, why)
+    await q.join_courses(tx, locked.student_id, sorted(joining), now, why)
     enrolled_at = tx.as_read_back(now)
     after = {i: info for i, info in locked.current.items() if i not in leaving}
     after.update({i: {**course_info_of(locked.seats[i]), "enrolled_at": enrolled_at} for i in joining})
@@ -87,8 +90,10 @@ def course_info_of(row: Row) -> dict[str, Any]:
     return {"id": row["id"], "code": row["code"], "title": row["title"]}
 
 
-async def list_courses(db: Database, student_id: int) -> list[dict[str, Any]]:
-    """The student's courses, ordered by course id."""
+async def list_courses(db: Database, student_id: int, as_of: datetime | None = None) -> list[dict[str, Any]]:
+    """The student's courses, ordered by course id: now, or as they were at instant `as_of`."""
+    if (past := history.in_the_past(as_of)) is not None:
+        return await history.student_courses_as_of(db, student_id, past)
     async with db.connection() as conn:
         rows = await q.student_and_courses(conn, student_id)
     if not rows:
@@ -103,6 +108,10 @@ def courses_of(rows: list[Row]) -> list[dict[str, Any]]:
         for r in rows
         if r["course_id"] is not None
     ]
+
+
+def _why(caller: Caller, cause: str = "api") -> q.Why:
+    return q.Why(cause, caller.request_id, caller.key_id)
 
 
 def _report(
@@ -120,7 +129,7 @@ async def enroll(
     async with db.transaction() as tx:
         locked = await lock(tx, student_id, wanted, with_current=False)
         joining = wanted - locked.current.keys()
-        courses = await _move(tx, locked, joining, set())
+        courses = await _move(tx, locked, joining, set(), _why(caller))
         _report(tx, "enroll", student_id, sorted(joining), [], caller)
     return bool(joining), courses
 
@@ -133,7 +142,7 @@ async def replace(
     async with db.transaction() as tx:
         locked = await lock(tx, student_id, wanted, with_current=True)
         joining, leaving = wanted - locked.current.keys(), locked.current.keys() - wanted
-        courses = await _move(tx, locked, joining, leaving)
+        courses = await _move(tx, locked, joining, leaving, _why(caller))
         _report(tx, "replace", student_id, sorted(joining), sorted(leaving), caller)
     return courses
 
@@ -144,7 +153,7 @@ async def drop(db: Database, student_id: int, course_id: int, caller: Caller) ->
         locked = await lock(tx, student_id, {course_id}, with_current=False)
         if course_id not in locked.current:
             raise NotFound(f"Student {student_id} is not enrolled in course {course_id}.")
-        await _move(tx, locked, set(), {course_id})
+        await _move(tx, locked, set(), {course_id}, _why(caller))
         _report(tx, "drop", student_id, [], [course_id], caller)
 
 
@@ -152,5 +161,5 @@ async def leave_all(tx: Transaction, student_id: int, caller: Caller) -> None:
     """Drop every course of the student (before it is deleted), freeing the seats."""
     locked = await lock(tx, student_id, (), with_current=True)
     leaving = set(locked.current)
-    await _move(tx, locked, set(), leaving)
+    await _move(tx, locked, set(), leaving, _why(caller, "student-deleted"))
     _report(tx, "delete_student", student_id, [], sorted(leaving), caller)

@@ -32,50 +32,51 @@ async def reserve_ids(tx: Transaction, table: str, count: int) -> int:
     return first
 
 
-# The primary key, indexes and foreign keys of student_courses as the database holds them now
-# (kind, name, definition), so that a bulk load can set them aside and rebuild exactly those.
-# SQLite keeps its primary and foreign keys inside the table's own definition: only the separate
-# indexes can go.
-_JUNCTION_RULES = Sql(
-    "SELECT CASE contype WHEN 'p' THEN 'primary' ELSE 'foreign' END, conname, pg_get_constraintdef(oid) "
-    "FROM pg_constraint WHERE conrelid = 'student_courses'::regclass AND contype IN ('p', 'f') "
-    "UNION ALL SELECT 'index', i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
-    "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = 'student_courses'::regclass "
-    "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid "
-    "AND c.conrelid = x.indrelid)",
-    "SELECT 'index', name, sql FROM sqlite_master "
-    "WHERE type = 'index' AND tbl_name = 'student_courses' AND sql IS NOT NULL",
-)
+# The primary key, indexes and foreign keys of a table that a bulk load fills (student_courses,
+# enrollment_events) as the database holds them now (kind, name, definition), so that the load can
+# set them aside and rebuild exactly those. SQLite keeps its primary and foreign keys inside the
+# table's own definition: only the separate indexes can go.
+BULK_LOADED = ("student_courses", "enrollment_events")
+_RULES = {
+    table: Sql(
+        "SELECT CASE contype WHEN 'p' THEN 'primary' ELSE 'foreign' END, conname, pg_get_constraintdef(oid) "
+        f"FROM pg_constraint WHERE conrelid = '{table}'::regclass AND contype IN ('p', 'f') "
+        "UNION ALL SELECT 'index', i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+        f"JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = '{table}'::regclass "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid "
+        "AND c.conrelid = x.indrelid)",
+        "SELECT 'index', name, sql FROM sqlite_master "
+        f"WHERE type = 'index' AND tbl_name = '{table}' AND sql IS NOT NULL",
+    )
+    for table in BULK_LOADED
+}
 _REBUILD_ORDER = {"primary": 0, "index": 1, "foreign": 2}
 _BULK_MEMORY = Sql("SET LOCAL maintenance_work_mem = '1GB'", "PRAGMA cache_size = -1048576")
 
+Rules = list[tuple[str, str, str]]
 
-async def set_aside_junction_rules(tx: Transaction) -> list[tuple[str, str, str]]:
-    """Drop student_courses' keys and indexes for a bulk load and return what was dropped, in
-    the order `rebuild_junction_rules` needs. The caller's transaction keeps the table locked
-    until they are back, so no other request ever sees the table without them."""
-    rules = sorted(
-        ((r[0], r[1], r[2]) for r in await tx.fetch(_JUNCTION_RULES)), key=lambda r: _REBUILD_ORDER[r[0]]
-    )
+
+async def set_aside_rules(tx: Transaction, table: str) -> Rules:
+    """Drop a bulk-loaded table's keys and indexes for a bulk load and return what was dropped, in
+    the order `rebuild_rules` needs. The caller's transaction keeps the table locked until they
+    are back, so no other request ever sees the table without them."""
+    rows = await tx.fetch(_RULES[table])
+    rules = sorted(((r[0], r[1], r[2]) for r in rows), key=lambda r: _REBUILD_ORDER[r[0]])
     for kind, name, _ in reversed(rules):
         statement = (
-            f'DROP INDEX "{name}"'
-            if kind == "index"
-            else f'ALTER TABLE student_courses DROP CONSTRAINT "{name}"'
+            f'DROP INDEX "{name}"' if kind == "index" else f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'
         )
         await tx.execute(Sql(statement, statement))
     await tx.execute(_BULK_MEMORY)
     return rules
 
 
-async def rebuild_junction_rules(tx: Transaction, rules: Sequence[tuple[str, str, str]]) -> None:
-    """Re-create what `set_aside_junction_rules` dropped, each from its own definition: the index
-    in one sort, each foreign key checked with one join instead of once per row."""
+async def rebuild_rules(tx: Transaction, table: str, rules: Rules) -> None:
+    """Re-create what `set_aside_rules` dropped, each from its own definition: the index in one
+    sort, each foreign key checked with one join instead of once per row."""
     for kind, name, definition in rules:
         statement = (
-            definition
-            if kind == "index"
-            else f'ALTER TABLE student_courses ADD CONSTRAINT "{name}" {definition}'
+            definition if kind == "index" else f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'
         )
         await tx.execute(Sql(statement, statement))
 
@@ -101,13 +102,24 @@ async def insert_seeded_students(
     await tx.execute(_SEED_STUDENTS, base, tag, now, start, stop)
 
 
+# The enrollments and their `enrolled` events (cause `seed`) go in with the same statement on
+# PostgreSQL; SQLite, which cannot write in a WITH clause, generates the same rows twice.
 _SEED_ENROLLMENTS = Sql(
-    "INSERT INTO student_courses (student_id, course_id, enrolled_at) "
+    "WITH joined AS (INSERT INTO student_courses (student_id, course_id, enrolled_at) "
     "SELECT $1::bigint + f.n - 1, $2::bigint + (f.first + k) % $3::bigint, $4::timestamptz "
-    "FROM unnest($5::bigint[]) WITH ORDINALITY AS f(first, n), generate_series(0, $6::int - 1) AS k",
+    "FROM unnest($5::bigint[]) WITH ORDINALITY AS f(first, n), generate_series(0, $6::int - 1) AS k "
+    "RETURNING student_id, course_id, enrolled_at) "
+    "INSERT INTO enrollment_events (at, student_id, course_id, change, cause) "
+    "SELECT enrolled_at, student_id, course_id, 'enrolled', 'seed' FROM joined",
     "WITH RECURSIVE k(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM k WHERE j + 1 < ?6) "
     "INSERT INTO student_courses (student_id, course_id, enrolled_at) "
     "SELECT ?1 + f.key, ?2 + (f.value + k.j) % ?3, ?4 FROM json_each(?5) AS f, k",
+)
+_SEED_EVENTS_SQLITE = Sql(
+    "SELECT 1",  # PostgreSQL records them in _SEED_ENROLLMENTS
+    "WITH RECURSIVE k(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM k WHERE j + 1 < ?6) "
+    "INSERT INTO enrollment_events (at, student_id, course_id, change, cause) "
+    "SELECT ?4, ?1 + f.key, ?2 + (f.value + k.j) % ?3, 'enrolled', 'seed' FROM json_each(?5) AS f, k",
 )
 
 
@@ -121,7 +133,9 @@ async def insert_seeded_enrollments(
     now: datetime,
 ) -> None:
     """Student first_student + i takes the courses course_base + (first_courses[i] + j) % courses
-    for j < per_student: distinct while per_student <= courses."""
-    await tx.execute(
-        _SEED_ENROLLMENTS, first_student, course_base, courses, now, list(first_courses), per_student
-    )
+    for j < per_student: distinct while per_student <= courses. Each enrollment is recorded in the
+    history (cause `seed`)."""
+    args = (first_student, course_base, courses, now, list(first_courses), per_student)
+    await tx.execute(_SEED_ENROLLMENTS, *args)
+    if tx.dialect == "sqlite":
+        await tx.execute(_SEED_EVENTS_SQLITE, *args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from registrar.db.core import Row, Sql, Transaction
@@ -58,39 +59,83 @@ async def lock_seats_and_enrollments(
     return await tx.fetch(_SEATS_AND_ENROLLMENTS, student_id, sorted(course_ids), with_current)
 
 
+@dataclass(frozen=True, slots=True)
+class Why:
+    """What the history records of who made a change: the cause (contract section 7) and, for a
+    request, its id and API key."""
+
+    cause: str
+    request_id: str | None = None
+    key_id: int | None = None
+
+
+# On PostgreSQL the rows, the seat counts and the history move in one statement (one round trip).
 _JOIN_COURSES = Sql(
     "WITH joined AS (INSERT INTO student_courses (student_id, course_id, enrolled_at) "
-    "SELECT $1, course_id, $3 FROM unnest($2::bigint[]) AS course_id RETURNING course_id) "
-    "UPDATE courses SET enrolled = enrolled + 1 FROM joined WHERE courses.id = joined.course_id",
+    "SELECT $1, course_id, $3 FROM unnest($2::bigint[]) AS course_id RETURNING course_id), "
+    "seats AS (UPDATE courses SET enrolled = enrolled + 1 FROM joined WHERE courses.id = joined.course_id) "
+    "INSERT INTO enrollment_events (at, student_id, course_id, change, cause, request_id, key_id) "
+    "SELECT $3, $1, course_id, 'enrolled', $4, $5, $6 FROM joined ORDER BY course_id",
     "INSERT INTO student_courses (student_id, course_id, enrolled_at) SELECT ?1, value, ?3 FROM json_each(?2)",
 )
 _LEAVE_COURSES = Sql(
     "WITH left_ AS (DELETE FROM student_courses WHERE student_id = $1 AND course_id = ANY($2::bigint[]) "
-    "RETURNING course_id) UPDATE courses SET enrolled = enrolled - 1 FROM left_ WHERE courses.id = left_.course_id",
+    "RETURNING course_id), "
+    "seats AS (UPDATE courses SET enrolled = enrolled - 1 FROM left_ WHERE courses.id = left_.course_id) "
+    "INSERT INTO enrollment_events (at, student_id, course_id, change, cause, request_id, key_id) "
+    "SELECT $3, $1, course_id, 'dropped', $4, $5, $6 FROM left_ ORDER BY course_id",
     "DELETE FROM student_courses WHERE student_id = ?1 AND course_id IN (SELECT value FROM json_each(?2))",
 )
-# SQLite cannot write in a WITH clause: there the seat counts move in a second statement (which
-# costs no round trip on an embedded database).
+# SQLite cannot write in a WITH clause: there the seat counts and the history move in statements of
+# their own (which cost no round trip on an embedded database).
 _MOVE_SEATS = Sql(
     "UPDATE courses SET enrolled = enrolled + $2 WHERE id = ANY($1::bigint[])",
     "UPDATE courses SET enrolled = enrolled + ?2 WHERE id IN (SELECT value FROM json_each(?1))",
 )
+_RECORD_EVENTS = Sql(
+    "INSERT INTO enrollment_events (at, student_id, course_id, change, cause, request_id, key_id) "
+    "SELECT $3, $1, course_id, $4, $5, $6, $7 FROM unnest($2::bigint[]) AS course_id ORDER BY course_id",
+    "INSERT INTO enrollment_events (at, student_id, course_id, change, cause, request_id, key_id) "
+    "SELECT ?3, ?1, value, ?4, ?5, ?6, ?7 FROM json_each(?2) ORDER BY value",
+)
 
 
-async def join_courses(tx: Transaction, student_id: int, course_ids: Sequence[int], now: datetime) -> None:
-    """Enroll the student in courses whose rows the caller has locked, and take their seats."""
-    if course_ids:
-        await tx.execute(_JOIN_COURSES, student_id, list(course_ids), now)
-        if tx.dialect == "sqlite":
-            await tx.execute(_MOVE_SEATS, list(course_ids), +1)
+async def join_courses(
+    tx: Transaction, student_id: int, course_ids: Sequence[int], now: datetime, why: Why
+) -> None:
+    """Enroll the student in courses whose rows the caller has locked, take their seats, and record
+    the `enrolled` events (at `now`, the enrollments' enrolled_at)."""
+    if not course_ids:
+        return
+    ids = list(course_ids)
+    if tx.dialect == "postgresql":
+        await tx.execute(_JOIN_COURSES, student_id, ids, now, why.cause, why.request_id, why.key_id)
+        return
+    await tx.execute(_JOIN_COURSES, student_id, ids, now)
+    await _seats_and_events(tx, student_id, ids, now, "enrolled", why)
 
 
-async def leave_courses(tx: Transaction, student_id: int, course_ids: Sequence[int]) -> None:
-    """Drop the student from courses whose rows the caller has locked, and free their seats."""
-    if course_ids:
-        await tx.execute(_LEAVE_COURSES, student_id, list(course_ids))
-        if tx.dialect == "sqlite":
-            await tx.execute(_MOVE_SEATS, list(course_ids), -1)
+async def leave_courses(
+    tx: Transaction, student_id: int, course_ids: Sequence[int], now: datetime, why: Why
+) -> None:
+    """Drop the student from courses whose rows the caller has locked, free their seats, and record
+    the `dropped` events (at `now`)."""
+    if not course_ids:
+        return
+    ids = list(course_ids)
+    if tx.dialect == "postgresql":
+        await tx.execute(_LEAVE_COURSES, student_id, ids, now, why.cause, why.request_id, why.key_id)
+        return
+    await tx.execute(_LEAVE_COURSES, student_id, ids)
+    await _seats_and_events(tx, student_id, ids, now, "dropped", why)
+
+
+async def _seats_and_events(
+    tx: Transaction, student_id: int, ids: list[int], now: datetime, change: str, why: Why
+) -> None:
+    """SQLite's second and third statements of a join or a leave."""
+    await tx.execute(_MOVE_SEATS, ids, +1 if change == "enrolled" else -1)
+    await tx.execute(_RECORD_EVENTS, student_id, ids, now, change, why.cause, why.request_id, why.key_id)
 
 
 _STUDENT_AND_COURSES = Sql(

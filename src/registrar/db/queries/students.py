@@ -57,3 +57,10 @@ _DELETE_STUDENT = Sql("DELETE FROM students WHERE id = $1")
 
 async def delete_student(tx: Transaction, student_id: int) -> None:
     await tx.execute(_DELETE_STUDENT, student_id)
+
+
+_STUDENT_EXISTS = Sql("SELECT 1 FROM students WHERE id = $1")
+
+
+async def student_exists(tx: Transaction, student_id: int) -> bool:
+    return await tx.fetchval(_STUDENT_EXISTS, student_id) is not None
