@@ -180,8 +180,10 @@ async def test_enroll_statements_do_not_grow_up_to_1000_courses(
         sent = await statements.during(request, 201)
         counts.append(len(serving(sent)))
         assert key_lookups(sent) <= 1
-    # BEGIN, lock the student, lock the seats, move them, insert the rows, read the list, COMMIT.
-    assert counts[0] == counts[1] <= 7
+    # BEGIN, lock the student, lock the seats and read the set, the write, COMMIT. The write is one
+    # statement on PostgreSQL (rows, seats and history); SQLite, which cannot write in a WITH
+    # clause, sends three, none of them a round trip.
+    assert counts[0] == counts[1] == {"postgresql": 5, "sqlite": 7}[app.state.runtime.db.dialect]
 
 
 async def test_replace_statements_do_not_grow_up_to_1000_courses(
@@ -199,5 +201,6 @@ async def test_replace_statements_do_not_grow_up_to_1000_courses(
         assert (await admin.put(base, json={"course_ids": course_ids[:size]})).status_code == 200
         sent = await statements.during(admin.put(base, json={"course_ids": later[:size]}))
         counts.append(len(serving(sent)))
-    # BEGIN, lock the student, lock the seats, add and remove seats, delete, insert, read, COMMIT.
-    assert counts[0] == counts[1] <= 9
+    # BEGIN, lock the student, lock the seats and read the set, the drops, the joins, COMMIT (on
+    # SQLite each write is three statements, none of them a round trip).
+    assert counts[0] == counts[1] == {"postgresql": 6, "sqlite": 10}[app.state.runtime.db.dialect]
