@@ -23,6 +23,7 @@ from tests import pgcluster
 
 TABLES = (
     "enrollment_events",
+    "waitlist_entries",
     "student_courses",
     "students",
     "courses",

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from registrar import __version__
-from registrar.api import courses, enrollments, health, history, students
+from registrar.api import courses, enrollments, health, history, students, waitlists
 from registrar.auth import check_declared
 from registrar.config import Settings
 from registrar.db import open_database
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         favicon_url=None,
     )
     app.state.runtime = runtime
-    for module in (students, courses, enrollments, history, health):
+    for module in (students, courses, enrollments, waitlists, history, health):
         # Added as plain routes (not include_router) so that app.routes is the flat list the
         # request gate matches against before the router runs.
         app.router.routes.extend(module.router.routes)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -72,6 +73,8 @@ class Course(Base):
             "enrolled >= 0 AND (capacity IS NULL OR enrolled <= capacity)",
             name="ck_courses_seats_within_capacity",
         ),
+        CheckConstraint("waitlist_capacity BETWEEN 0 AND 1000", name="ck_courses_waitlist_capacity_range"),
+        CheckConstraint("waitlisted >= 0", name="ck_courses_waitlisted_not_negative"),
         {"sqlite_autoincrement": True},
     )
 
@@ -84,6 +87,10 @@ class Course(Base):
     enrolled: Mapped[int] = mapped_column(Integer, server_default="0")
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
+    # How many may wait once the course is full (0: no waitlist), and how many do: kept like
+    # `enrolled`, in the transaction that adds or removes the entries.
+    waitlist_capacity: Mapped[int] = mapped_column(Integer, server_default="0")
+    waitlisted: Mapped[int] = mapped_column(Integer, server_default="0")
 
     students: Mapped[list[StudentCourse]] = relationship(back_populates="course", lazy="raise")
 
@@ -176,3 +183,19 @@ class EnrollmentEvent(Base):
     cause: Mapped[str] = mapped_column(String(16))
     request_id: Mapped[str | None] = mapped_column(String(128))
     key_id: Mapped[int | None] = mapped_column(Id)
+
+
+class WaitlistEntry(Base):
+    """One student waiting for a seat in one course (contract section 8). Positions are not
+    stored: a student's is 1 + the entries of the course that joined before (joined_at, then id)."""
+
+    __tablename__ = "waitlist_entries"
+    __table_args__ = (
+        UniqueConstraint("student_id", "course_id", name="uq_waitlist_entries_student_id"),
+        Index("ix_waitlist_entries_course_id_joined_at_id", "course_id", "joined_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    student_id: Mapped[int] = mapped_column(Id, ForeignKey("students.id", ondelete="CASCADE"))
+    course_id: Mapped[int] = mapped_column(Id, ForeignKey("courses.id", ondelete="RESTRICT"))
+    joined_at: Mapped[datetime] = mapped_column(Timestamp)

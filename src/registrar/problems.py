@@ -80,9 +80,25 @@ class AlreadyExists(Problem):
 class CourseFull(Problem):
     status, slug, title = 409, "course-full", "Course is full"
 
-    def __init__(self, full_course_ids: Sequence[int]) -> None:
+    def __init__(self, full_course_ids: Sequence[int], waitlist_open_course_ids: Sequence[int] = ()) -> None:
         ids = sorted(set(full_course_ids))
-        super().__init__(f"No seat left in course(s) {ids}.", full_course_ids=ids)
+        open_ids = sorted(set(waitlist_open_course_ids))
+        detail = f"No seat left in course(s) {ids}."
+        if open_ids:
+            detail += f" The waitlist of course(s) {open_ids} has room: POST /students/{{id}}/waitlist."
+        super().__init__(detail, full_course_ids=ids, waitlist_open_course_ids=open_ids)
+
+
+class AlreadyEnrolled(Problem):
+    status, slug, title = 409, "already-enrolled", "Already enrolled"
+
+
+class CourseNotFull(Problem):
+    status, slug, title = 409, "course-not-full", "Course is not full"
+
+
+class WaitlistFull(Problem):
+    status, slug, title = 409, "waitlist-full", "Waitlist is full"
 
 
 class CourseHasEnrollments(Problem):

@@ -121,6 +121,13 @@ Capacity = Annotated[
     BeforeValidator(_whole_number),
     WithJsonSchema({"type": "integer", "minimum": 0, "maximum": 100_000}),
 ]
+WAITLIST_CAPACITY_SCHEMA = {"type": "integer", "minimum": 0, "maximum": 1000}
+WaitlistCapacity = Annotated[
+    int,
+    Field(strict=True, ge=0, le=1000),
+    BeforeValidator(_whole_number),
+    WithJsonSchema(WAITLIST_CAPACITY_SCHEMA),
+]
 EntityId = Annotated[
     int,
     Field(strict=True, ge=1, le=MAX_ID),
@@ -160,6 +167,7 @@ class CourseCreate(Input):
     code: CourseCode
     title: Text
     capacity: Capacity | None = None
+    waitlist_capacity: WaitlistCapacity = 0
 
     model_config = ConfigDict(
         extra="forbid",
@@ -173,8 +181,9 @@ class CourseUpdate(Input):
     code: Annotated[CourseCode | None, WithJsonSchema(CODE_SCHEMA)] = None
     title: Annotated[Text | None, WithJsonSchema(TEXT_SCHEMA)] = None
     capacity: Capacity | None = None  # null: no limit
+    waitlist_capacity: Annotated[WaitlistCapacity | None, WithJsonSchema(WAITLIST_CAPACITY_SCHEMA)] = None
 
-    _present_means_not_null = field_validator("code", "title", mode="before")(_not_null)
+    _present_means_not_null = field_validator("code", "title", "waitlist_capacity", mode="before")(_not_null)
 
 
 class EnrollMany(Input):
@@ -225,6 +234,8 @@ class Course(BaseModel):
     title: str
     capacity: int | None
     enrolled: int
+    waitlist_capacity: int
+    waitlisted: int
     created_at: Timestamp
     updated_at: Timestamp
 
@@ -234,6 +245,30 @@ class RosterEntry(BaseModel):
     name: str | None = Field(description="null only in an as_of answer, for a student deleted since")
     email: str | None = Field(description="null only in an as_of answer, for a student deleted since")
     enrolled_at: Timestamp
+
+
+class WaitlistJoin(Input):
+    course_id: EntityId
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"course_id": 3}]})
+
+
+class WaitlistEntry(BaseModel):
+    """A course a student waits for, and where the student stands."""
+
+    course_id: int
+    code: str
+    title: str
+    position: int = Field(description="1 for the student first in line")
+    joined_at: Timestamp
+
+
+class WaitingStudent(BaseModel):
+    id: int
+    name: str
+    email: str
+    position: int
+    joined_at: Timestamp
 
 
 class Event(BaseModel):

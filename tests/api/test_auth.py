@@ -252,6 +252,10 @@ ENDPOINTS = {
     ("get", "/courses/{}/students"),
     ("get", "/students/{}/history"),
     ("get", "/courses/{}/history"),
+    ("post", "/students/{}/waitlist"),
+    ("get", "/students/{}/waitlist"),
+    ("delete", "/students/{}/waitlist/{}"),
+    ("get", "/courses/{}/waitlist"),
     ("get", "/healthz"),
 }
 HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options", "trace"}

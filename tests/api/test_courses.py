@@ -40,7 +40,17 @@ async def test_create_course_answers_201_with_the_course_and_its_location(admin:
 
     assert response.status_code == 201, response.text
     body = response.json()
-    assert set(body) == {"id", "code", "title", "capacity", "enrolled", "created_at", "updated_at"}
+    assert set(body) == {
+        "id",
+        "code",
+        "title",
+        "capacity",
+        "enrolled",
+        "waitlist_capacity",
+        "waitlisted",
+        "created_at",
+        "updated_at",
+    }
     assert (body["code"], body["title"], body["capacity"], body["enrolled"]) == (
         "CS101",
         "Introduction to Computing",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from registrar.api.common import After, AsOf, Db, Filter, Limit, json_response
+from registrar.api.common import After, AsOf, CallerOf, Db, Filter, Limit, json_response
 from registrar.auth import Role, allow
 from registrar.problems import (
     AlreadyExists,
@@ -59,8 +59,8 @@ async def get_course(course_id: int, db: Db) -> Response:
     openapi_extra=allow(Role.ADMIN),
     responses=problem_responses(NotFound, AlreadyExists, CapacityBelowEnrolled, ValidationFailed),
 )
-async def update_course(course_id: int, body: CourseUpdate, db: Db) -> Response:
-    return json_response(await courses.update_course(db, course_id, body))
+async def update_course(course_id: int, body: CourseUpdate, db: Db, who: CallerOf) -> Response:
+    return json_response(await courses.update_course(db, course_id, body, who))
 
 
 @router.delete(

@@ -10,7 +10,8 @@ from registrar.db.queries import courses as q
 from registrar.problems import AlreadyExists, CapacityBelowEnrolled, CourseHasEnrollments, NotFound
 from registrar.schemas import CourseCreate, CourseUpdate, normalise_code
 from registrar.services import history
-from registrar.services.common import page, utc_now
+from registrar.services.common import Caller, page, utc_now
+from registrar.services.promotion import fill_freed_seats
 from registrar.services.students import roster_entry
 
 
@@ -21,6 +22,8 @@ def course(row: Row) -> dict[str, Any]:
         "title": row["title"],
         "capacity": row["capacity"],
         "enrolled": row["enrolled"],
+        "waitlist_capacity": row["waitlist_capacity"],
+        "waitlisted": row["waitlisted"],
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }
@@ -37,7 +40,9 @@ def _missing(course_id: int) -> NotFound:
 async def create_course(db: Database, data: CourseCreate) -> dict[str, Any]:
     """Add a course; 409 when the code is taken (ignoring case)."""
     async with db.transaction() as tx:
-        row = await q.insert_course(tx, data.code, data.title, data.capacity, utc_now())
+        row = await q.insert_course(
+            tx, data.code, data.title, data.capacity, utc_now(), data.waitlist_capacity
+        )
     if row is None:
         raise _code_taken()
     return course(row)
@@ -62,13 +67,16 @@ async def get_course(db: Database, course_id: int) -> dict[str, Any]:
     return course(row)
 
 
-async def update_course(db: Database, course_id: int, changes: CourseUpdate) -> dict[str, Any]:
-    """Change code, title and/or capacity; capacity may not drop below the number enrolled."""
+async def update_course(
+    db: Database, course_id: int, changes: CourseUpdate, caller: Caller | None = None
+) -> dict[str, Any]:
+    """Change code, title, capacity and/or waitlist capacity; capacity may not drop below the number
+    enrolled, and seats it adds go to the waitlist at once. Answers the course after that."""
     async with db.transaction() as tx:
         row = await q.lock_course(tx, course_id)
         if row is None:
             raise _missing(course_id)
-        current = {"code": row["code"], "title": row["title"], "capacity": row["capacity"]}
+        current = {key: row[key] for key in ("code", "title", "capacity", "waitlist_capacity")}
         new = {**current, **changes.model_dump(exclude_unset=True)}
         if new["capacity"] is not None and new["capacity"] < row["enrolled"]:
             raise CapacityBelowEnrolled(
@@ -78,10 +86,14 @@ async def update_course(db: Database, course_id: int, changes: CourseUpdate) -> 
         if new == current:
             return course(row)
         try:
-            row = await q.update_course(tx, course_id, new["code"], new["title"], new["capacity"], utc_now())
+            updated = await q.update_course(
+                tx, course_id, new["code"], new["title"], new["capacity"], utc_now(), new["waitlist_capacity"]
+            )
         except UniqueViolation:
             raise _code_taken() from None
-    return course(row)
+        if await fill_freed_seats(tx, [updated], caller or Caller()):
+            updated = await q.lock_course(tx, course_id)
+    return course(updated)
 
 
 async def delete_course(db: Database, course_id: int) -> None:
@@ -90,9 +102,12 @@ async def delete_course(db: Database, course_id: int) -> None:
         row = await q.lock_course(tx, course_id)
         if row is None:
             raise _missing(course_id)
-        if row["enrolled"] > 0:
+        if row["enrolled"] > 0 or row["waitlisted"] > 0:
             raise CourseHasEnrollments(
-                f"{row['enrolled']} students are enrolled; drop them first.", enrolled=row["enrolled"]
+                f"{row['enrolled']} students are enrolled and {row['waitlisted']} wait; "
+                "drop them and empty the waitlist first.",
+                enrolled=row["enrolled"],
+                waitlisted=row["waitlisted"],
             )
         await q.delete_course(tx, course_id)
 

@@ -19,9 +19,11 @@ from typing import Any
 
 from registrar.db import Database, Row, Transaction
 from registrar.db.queries import enrollments as q
+from registrar.db.queries import waitlists as waitlist_queries
 from registrar.problems import CourseFull, NotFound, UnknownCourses
 from registrar.services import history
 from registrar.services.common import Caller, log_enrollment_change, utc_now
+from registrar.services.promotion import fill_freed_seats
 
 
 def course_info(row: Row) -> dict[str, Any]:
@@ -40,18 +42,27 @@ class Locked:
     student_id: int
     current: dict[int, dict[str, Any]]  # CourseInfo by course id
     seats: dict[int, Row]  # locked course rows by id
+    waiting: set[int]  # the courses the student waits for
 
 
 async def lock(tx: Transaction, student_id: int, course_ids: Iterable[int], with_current: bool) -> Locked:
-    """Lock the student, then the courses (`course_ids`, and the current ones when they may be
-    left); 404 when the student does not exist."""
-    if not await q.lock_student_id(tx, student_id):
+    """Lock the student, then the courses (`course_ids`, the current ones when they may be left,
+    and those the student waits for); 404 when the student does not exist."""
+    waits = await q.lock_student(tx, student_id)
+    if waits is None:
         raise _no_student(student_id)
-    rows = await q.lock_seats_and_enrollments(tx, student_id, set(course_ids), with_current)
+    wanted = set(course_ids)
+    rows = await q.lock_seats_and_enrollments(tx, student_id, wanted, with_current, waits)
+    if waits:
+        # While that statement waited for a course's lock, a promotion holding it may have enrolled
+        # the student: its set, read from before the wait, could be stale. Every course that can
+        # change it is locked now, so a second reading is exact.
+        rows = await q.lock_seats_and_enrollments(tx, student_id, wanted, with_current, waits)
     return Locked(
         student_id,
         current={r["id"]: course_info(r) for r in rows if r["enrolled_at"] is not None},
         seats={r["id"]: r for r in rows if r["locked"]},
+        waiting={r["id"] for r in rows if r["waiting"]},
     )
 
 
@@ -62,24 +73,26 @@ def check_seats(locked: Locked, joining: set[int]) -> None:
     unknown = joining - seats.keys()
     if unknown:
         raise UnknownCourses(sorted(unknown))
-    full = [
-        i
-        for i in sorted(joining)
-        if seats[i]["capacity"] is not None and seats[i]["enrolled"] >= seats[i]["capacity"]
-    ]
+    full = [i for i in sorted(joining) if is_full(seats[i])]
     if full:
-        raise CourseFull(full)
+        raise CourseFull(full, [i for i in full if seats[i]["waitlisted"] < seats[i]["waitlist_capacity"]])
+
+
+def is_full(course: Row) -> bool:
+    return course["capacity"] is not None and course["enrolled"] >= course["capacity"]
 
 
 async def _move(
-    tx: Transaction, locked: Locked, joining: set[int], leaving: set[int], why: q.Why
+    tx: Transaction, locked: Locked, joining: set[int], leaving: set[int], caller: Caller, cause: str = "api"
 ) -> list[dict[str, Any]]:
-    """Apply a checked change, recording it in the history, and return the student's courses
-    after it, ordered by course id."""
+    """Apply a checked change, recording it in the history and filling the seats it frees from the
+    waitlists, and return the student's courses after it, ordered by course id."""
+    why = q.Why(cause, caller.request_id, caller.key_id)
     check_seats(locked, joining)
     now = utc_now()
     await q.leave_courses(tx, locked.student_id, sorted(leaving), now, why)
     await q.join_courses(tx, locked.student_id, sorted(joining), now, why)
+    await fill_freed_seats(tx, (locked.seats[i] for i in leaving), caller)
     enrolled_at = tx.as_read_back(now)
     after = {i: info for i, info in locked.current.items() if i not in leaving}
     after.update({i: {**course_info_of(locked.seats[i]), "enrolled_at": enrolled_at} for i in joining})
@@ -110,10 +123,6 @@ def courses_of(rows: list[Row]) -> list[dict[str, Any]]:
     ]
 
 
-def _why(caller: Caller, cause: str = "api") -> q.Why:
-    return q.Why(cause, caller.request_id, caller.key_id)
-
-
 def _report(
     tx: Transaction, action: str, student_id: int, added: list[int], removed: list[int], caller: Caller
 ) -> None:
@@ -129,7 +138,7 @@ async def enroll(
     async with db.transaction() as tx:
         locked = await lock(tx, student_id, wanted, with_current=False)
         joining = wanted - locked.current.keys()
-        courses = await _move(tx, locked, joining, set(), _why(caller))
+        courses = await _move(tx, locked, joining, set(), caller)
         _report(tx, "enroll", student_id, sorted(joining), [], caller)
     return bool(joining), courses
 
@@ -142,7 +151,7 @@ async def replace(
     async with db.transaction() as tx:
         locked = await lock(tx, student_id, wanted, with_current=True)
         joining, leaving = wanted - locked.current.keys(), locked.current.keys() - wanted
-        courses = await _move(tx, locked, joining, leaving, _why(caller))
+        courses = await _move(tx, locked, joining, leaving, caller)
         _report(tx, "replace", student_id, sorted(joining), sorted(leaving), caller)
     return courses
 
@@ -153,13 +162,14 @@ async def drop(db: Database, student_id: int, course_id: int, caller: Caller) ->
         locked = await lock(tx, student_id, {course_id}, with_current=False)
         if course_id not in locked.current:
             raise NotFound(f"Student {student_id} is not enrolled in course {course_id}.")
-        await _move(tx, locked, set(), {course_id}, _why(caller))
+        await _move(tx, locked, set(), {course_id}, caller)
         _report(tx, "drop", student_id, [], [course_id], caller)
 
 
 async def leave_all(tx: Transaction, student_id: int, caller: Caller) -> None:
-    """Drop every course of the student (before it is deleted), freeing the seats."""
+    """Take the student (about to be deleted) off every course and waitlist, freeing the seats."""
     locked = await lock(tx, student_id, (), with_current=True)
     leaving = set(locked.current)
-    await _move(tx, locked, set(), leaving, _why(caller, "student-deleted"))
+    await waitlist_queries.leave(tx, student_id, sorted(locked.waiting))
+    await _move(tx, locked, set(), leaving, caller, "student-deleted")
     _report(tx, "delete_student", student_id, [], sorted(leaving), caller)

@@ -6,19 +6,19 @@ from datetime import datetime
 
 from registrar.db.core import Row, Sql, Transaction
 
-COURSE_COLUMNS = "id, code, title, capacity, enrolled, created_at, updated_at"
+COURSE_COLUMNS = "id, code, title, capacity, enrolled, waitlist_capacity, waitlisted, created_at, updated_at"
 
 _INSERT_COURSE = Sql(
-    "INSERT INTO courses (code, title, capacity, enrolled, created_at, updated_at) "
-    f"VALUES ($1, $2, $3, 0, $4, $4) ON CONFLICT DO NOTHING RETURNING {COURSE_COLUMNS}"
+    "INSERT INTO courses (code, title, capacity, enrolled, waitlist_capacity, waitlisted, created_at, updated_at) "
+    f"VALUES ($1, $2, $3, 0, $5, 0, $4, $4) ON CONFLICT DO NOTHING RETURNING {COURSE_COLUMNS}"
 )
 
 
 async def insert_course(
-    tx: Transaction, code: str, title: str, capacity: int | None, now: datetime
+    tx: Transaction, code: str, title: str, capacity: int | None, now: datetime, waitlist_capacity: int = 0
 ) -> Row | None:
     """The new course, or None when the code is taken."""
-    return await tx.fetchrow(_INSERT_COURSE, code, title, capacity, now)
+    return await tx.fetchrow(_INSERT_COURSE, code, title, capacity, now, waitlist_capacity)
 
 
 _COURSE_PAGE = Sql(f"SELECT {COURSE_COLUMNS} FROM courses WHERE id > $1 ORDER BY id LIMIT $2")
@@ -49,15 +49,21 @@ async def lock_course(tx: Transaction, course_id: int) -> Row | None:
 
 
 _UPDATE_COURSE = Sql(
-    "UPDATE courses SET code = $2, title = $3, capacity = $4, updated_at = $5 "
+    "UPDATE courses SET code = $2, title = $3, capacity = $4, waitlist_capacity = $6, updated_at = $5 "
     f"WHERE id = $1 RETURNING {COURSE_COLUMNS}"
 )
 
 
 async def update_course(
-    tx: Transaction, course_id: int, code: str, title: str, capacity: int | None, now: datetime
+    tx: Transaction,
+    course_id: int,
+    code: str,
+    title: str,
+    capacity: int | None,
+    now: datetime,
+    waitlist_capacity: int,
 ) -> Row:
-    row = await tx.fetchrow(_UPDATE_COURSE, course_id, code, title, capacity, now)
+    row = await tx.fetchrow(_UPDATE_COURSE, course_id, code, title, capacity, now, waitlist_capacity)
     assert row is not None, "the caller holds the row lock"
     return row
 
