@@ -204,3 +204,28 @@ async def test_replace_statements_do_not_grow_up_to_1000_courses(
     # BEGIN, lock the student, lock the seats and read the set, the drops, the joins, COMMIT (on
     # SQLite each write is three statements, none of them a round trip).
     assert counts[0] == counts[1] == {"postgresql": 6, "sqlite": 10}[app.state.runtime.db.dialect]
+
+
+async def drop_statements(admin: httpx.AsyncClient, statements: Statements, waiting: int) -> int:
+    """The statements of a drop from a full course (one seat) with `waiting` students in line."""
+    course = (
+        await admin.post(
+            "/courses", json={"code": f"Q{waiting}", "title": "Q", "capacity": 1, "waitlist_capacity": 100}
+        )
+    ).json()
+    holder = await new_student(admin)
+    await admin.post(f"/students/{holder['id']}/courses", json={"course_id": course["id"]})
+    for _ in range(waiting):
+        student = await new_student(admin)
+        await admin.post(f"/students/{student['id']}/waitlist", json={"course_id": course["id"]})
+    sent = await statements.during(admin.delete(f"/students/{holder['id']}/courses/{course['id']}"), 204)
+    return len(serving(sent))
+
+
+async def test_a_drop_that_promotes_costs_one_more_round_trip_whatever_the_waitlist_length(
+    app: FastAPI, admin: httpx.AsyncClient, statements: Statements
+) -> None:
+    alone, one_waits, fifty_wait = [await drop_statements(admin, statements, n) for n in (0, 1, 50)]
+    assert one_waits == fifty_wait
+    if app.state.runtime.db.dialect == "postgresql":
+        assert (alone, one_waits) == (5, 6)  # BEGIN, lock student, lock seats, drop, [promote], COMMIT
