@@ -25,7 +25,7 @@ from registrar.services import keys
 from registrar.services.seed import SeedPlan, seed
 
 EXAMPLES_PER_OPERATION = 50
-ENROLLMENT_WRITES = r"^/students/\{student_id\}/(courses|enroll)$"
+ENROLLMENT_WRITES = r"^/students/\{student_id\}/(courses|enroll|waitlist)$"
 IDEMPOTENCY_KEY = "idempotency-key"
 POSITIVE_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 
@@ -41,7 +41,8 @@ CONFIG = schemathesis.Config.from_dict(
             {
                 # Two 422s that schema-valid data can meet, since a schema cannot say which ids
                 # exist or which Idempotency-Keys were used: contract section 4's `unknown-courses`
-                # for a well-formed enrollment naming a course that does not exist, and section 6's
+                # for a well-formed enrollment (or waitlist join, section 8) naming a course that does
+                # not exist, and section 6's
                 # `idempotency-key-reused` for a key generated twice with different bodies.
                 # `only_known_reasons_reject_valid_data` below fails any other 422, so validation
                 # errors stay caught.
