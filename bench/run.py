@@ -242,14 +242,16 @@ def serving(name: str, command: list[str], env: dict[str, str], work: Path) -> I
 # ---------------------------------------------------------------------------------------- wrk
 
 
-def wrk(server: Server, data: Dataset, workload: str, seconds: int, seed: int) -> dict[str, int]:
+def wrk(
+    server: Server, data: Dataset, workload: str, seconds: int, seed: int, extra: tuple[str, ...] = ()
+) -> dict[str, int]:
     token = data.admin if workload == "W2" else data.reader
     ids = data.ids
     command = [
         *("wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "2s", "-s", str(LUA)),
         f"http://127.0.0.1:{server.port}",
         *("--", workload, token, str(ids.student_lo), str(ids.student_hi)),
-        *(str(ids.course_lo), str(ids.course_hi), str(seed)),
+        *(str(ids.course_lo), str(ids.course_hi), str(seed), *extra),
     ]
     out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
     line = next((x for x in out.splitlines() if x.startswith("BENCH_RESULT ")), None)

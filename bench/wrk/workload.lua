@@ -1,8 +1,9 @@
 -- wrk script for the registrar benchmark (bench/run.py passes the arguments after "--"):
---   wrk ... -s bench/wrk/workload.lua URL -- W1|W2|W3|W4 TOKEN STUDENT_LO STUDENT_HI COURSE_LO COURSE_HI SEED
--- Each request picks random ids from the seeded ranges; done() prints one JSON line for run.py.
+--   wrk ... -s bench/wrk/workload.lua URL -- W1|W2|W3|W4|W5 TOKEN STUDENT_LO STUDENT_HI COURSE_LO COURSE_HI SEED [FROM TO]
+-- Each request picks random ids from the seeded ranges (W5: and a random instant between the epoch
+-- seconds FROM and TO); done() prints one JSON line for run.py and history.py.
 
-local kind, student_lo, student_hi, course_lo, course_hi
+local kind, student_lo, student_hi, course_lo, course_hi, instant_lo, instant_hi
 
 function init(args)
   kind = args[1]
@@ -10,6 +11,7 @@ function init(args)
   course_lo, course_hi = tonumber(args[5]), tonumber(args[6])
   -- The same seed gives every server the same sequence of ids (run.py uses one thread).
   math.randomseed(tonumber(args[7]))
+  instant_lo, instant_hi = tonumber(args[8] or "0"), tonumber(args[9] or "0")
   wrk.headers["Authorization"] = "Bearer " .. args[2]
   if kind == "W2" then
     wrk.method = "POST"
@@ -27,6 +29,9 @@ end
 function request()
   if kind == "W3" then
     return wrk.format(nil, "/courses/" .. math.random(course_lo, course_hi) .. "/students?limit=50")
+  elseif kind == "W5" then
+    local as_of = os.date("!%Y-%m-%dT%H:%M:%SZ", math.random(instant_lo, instant_hi))
+    return wrk.format(nil, "/courses/" .. math.random(course_lo, course_hi) .. "/students?limit=50&as_of=" .. as_of)
   end
   local student = math.random(student_lo, student_hi)
   if kind == "W1" then
