@@ -59,7 +59,9 @@ def seed_now(settings: Settings, plan: SeedPlan) -> None:
     asyncio.run(load())
 
 
-def test_large_seed_rebuilds_exactly_the_keys_the_migrations_made_and_records_each_enrollment(settings: Settings) -> None:
+def test_large_seed_rebuilds_exactly_the_keys_the_migrations_made_and_records_each_enrollment(
+    settings: Settings,
+) -> None:
     assert STUDENTS * PER_STUDENT >= REBUILD_FROM  # the path that sets the keys aside
     migrated = junction_inventory(settings)
     seed_now(settings, SeedPlan(STUDENTS, COURSES, PER_STUDENT))
