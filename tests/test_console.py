@@ -162,7 +162,7 @@ def test_admin_fills_a_course_waits_and_sees_the_promotion_and_the_roster_as_of(
     page: Page, server: Server
 ) -> None:
     sign_in(page, server, server.first_key())
-    expect(page.locator("#role")).to_have_text("Signed in with a admin key")
+    expect(page.locator("#role")).to_have_text("Signed in with an admin key")
     course = create_course(page, "PH200", "Quantum Mechanics", capacity=2, waitlist=2)
     ada = create_student(page, "Ada Lovelace", "ada@example.edu")
     bob = create_student(page, "Bob Noyce", "bob@example.edu")

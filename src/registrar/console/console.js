@@ -132,7 +132,7 @@ function enter(role) {
   $("#sign-in").hidden = true;
   $("#work").hidden = false;
   $("#who").hidden = false;
-  $("#role").textContent = `Signed in with a ${role} key`;
+  $("#role").textContent = `Signed in with ${role === "admin" ? "an" : "a"} ${role} key`;
   $("#create").hidden = !state.admin;
   if (!state.admin) $("#create").remove();
   route();
@@ -215,7 +215,7 @@ function table(caption, headings, rows) {
   const label = `${caption} table`;
   return h("div", { class: "table-wrap", tabindex: 0, role: "region", "aria-label": label },
     h("table", {},
-      h("caption", { text: caption }),
+      h("caption", { class: "visually-hidden", text: caption }),  // the section heading shows it
       h("thead", {}, h("tr", {}, headings.map((text) => h("th", { scope: "col", text })))),
       h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: headings.length, class: "note", text: "None" }))),
     ));
@@ -369,7 +369,7 @@ function asOfSection(id, rosterRow) {
     const paged = pagedTable(`Roster as of ${when(at)}`, ["Id", "Name", "E-mail", "Enrolled at (UTC)"],
       (after) => api("GET", `/courses/${id}/students?limit=${PAGE}&after=${after}&as_of=${encodeURIComponent(at)}`), rosterRow);
     await paged.ready;
-    result.replaceChildren(paged.holder);
+    result.replaceChildren(h("p", { class: "note", text: `As of ${when(at)}:` }), paged.holder);
   });
   return h("section", {}, h("h3", { text: "Roster as of a date" }), form, result);
 }
