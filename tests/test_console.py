@@ -148,6 +148,24 @@ def test_console_page_and_assets_are_served_with_a_strict_policy(server: Server)
     assert "/console" not in httpx.get(f"{server.url}/openapi.json").json()["paths"]
 
 
+def test_the_role_probe_tells_the_roles_apart_and_writes_nothing(server: Server) -> None:
+    """The console learns the key's role from PATCH of the largest course id with `{}`: auth and role
+    answer before the resource, and an empty PATCH changes nothing even where the course exists."""
+    probe = "/courses/9223372036854775807"
+    with api(server) as admin:
+        assert admin.patch(probe, json={}).status_code == 404
+        course = admin.post("/courses", json={"code": "PR100", "title": "Probe", "capacity": 1}).json()
+        assert admin.patch(f"/courses/{course['id']}", json={}).json() == course
+    reader = httpx.patch(
+        f"{server.url}{probe}", json={}, headers={"authorization": f"Bearer {server.reader_key}"}
+    )  # type: ignore[attr-defined]
+    assert reader.status_code == 403
+    assert (
+        httpx.patch(f"{server.url}{probe}", json={}, headers={"authorization": "Bearer nope"}).status_code
+        == 401
+    )
+
+
 def test_a_wrong_key_shows_the_unauthorized_problem_next_to_sign_in(page: Page, server: Server) -> None:
     page.goto(f"{server.url}/console")
     page.fill("#key", "not-a-key-of-this-registrar")
