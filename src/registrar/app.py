@@ -15,6 +15,7 @@ from registrar import __version__
 from registrar.api import courses, enrollments, health, history, students, waitlists
 from registrar.auth import check_declared
 from registrar.config import Settings
+from registrar.console import router as console_router
 from registrar.db import open_database
 from registrar.middleware import IdempotencyLayer, RequestContext, RequestGate
 from registrar.openapi import openapi_document
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Added as plain routes (not include_router) so that app.routes is the flat list the
         # request gate matches against before the router runs.
         app.router.routes.extend(module.router.routes)
+    app.router.routes.extend(console_router.routes)  # the staff console: public, outside the API document
     check_declared(app.routes)
     install_handlers(app)
     app.add_middleware(IdempotencyLayer, runtime=runtime)
