@@ -8,9 +8,12 @@ from datetime import datetime
 
 from registrar.db.core import Row, Sql, Transaction
 
+# NO KEY UPDATE, not UPDATE: a promotion, which holds a course's lock and takes no student lock,
+# still needs a KEY SHARE lock on the promoted student for the foreign key of the row it inserts;
+# FOR UPDATE would make it wait for this student's request, which may be waiting for that course.
 _LOCK_STUDENT = Sql(
     "SELECT EXISTS (SELECT 1 FROM waitlist_entries WHERE student_id = s.id) FROM students s "
-    "WHERE s.id = $1 FOR UPDATE OF s",
+    "WHERE s.id = $1 FOR NO KEY UPDATE OF s",
     "SELECT EXISTS (SELECT 1 FROM waitlist_entries WHERE student_id = s.id) FROM students s WHERE s.id = ?1",
 )
 
