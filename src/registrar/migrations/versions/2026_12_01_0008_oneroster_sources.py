@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.schema import SchemaItem
 
 from registrar.migrations.types import ID, TIMESTAMP
 
@@ -26,8 +27,8 @@ TABLES = {
 REFERRED = {"student_id": "students", "course_id": "courses"}
 
 
-def _columns(table: str, refs: tuple[str, ...]) -> list[sa.SchemaItem]:
-    items: list[sa.SchemaItem] = [
+def _columns(table: str, refs: tuple[str, ...]) -> list[SchemaItem]:
+    items: list[SchemaItem] = [
         sa.Column("source", sa.String(255), nullable=False),
         sa.Column("sourced_id", sa.String(255), nullable=False),
         *(sa.Column(ref, ID, nullable=False) for ref in refs),
