@@ -223,7 +223,7 @@ async def _move_pairs(
         await tx.execute(statement, *_columns(tx, pairs, 2), now)
         return
     rows = _columns(tx, pairs, 2)[0]
-    await tx.execute(statement, rows, now)
+    await tx.execute(statement, rows, now) if change == "enrolled" else await tx.execute(statement, rows)
     await tx.execute(_SEATS_ON_SQLITE, rows, 1 if change == "enrolled" else -1)
     await tx.execute(_EVENTS_ON_SQLITE, rows, now, change)
 
