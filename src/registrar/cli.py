@@ -191,6 +191,17 @@ def import_oneroster(
     print(last, file=sys.stderr)
 
 
+@export_app.command("oneroster")
+def export_oneroster(
+    out: Annotated[Path, typer.Argument(metavar="OUT.zip", help="Where to write the package")],
+    source: Annotated[str, typer.Option(help="Keep the sourcedIds this source imported")] = "oneroster",
+) -> None:
+    """Export every student, course and enrollment as a OneRoster 1.2 bulk package."""
+    from registrar.services.oneroster.export import export_package
+
+    with_database(lambda db: export_package(db, out, source))
+
+
 def main() -> None:
     """Run the CLI; any failure is one line on stderr and a non-zero exit, never a traceback."""
     try:

@@ -167,8 +167,8 @@ async def test_too_many_drops_is_refused(db: Database, tmp_path: Path) -> None:
 
 async def test_delta_tobedeleted_drops_and_a_stale_row_is_ignored(db: Database, tmp_path: Path) -> None:
     stamp = "2026-01-02T00:00:00Z"
-    await run(db, delta(tmp_path, "a", "u1,active,%s,Ada,Lovelace,ada@example.edu\n" % stamp,
-                        "c1,active,%s,Engines,AE1\n" % stamp, "e1,active,%s,c1,u1,student\n" % stamp))  # fmt: skip
+    users, classes = f"u1,active,{stamp},Ada,Lovelace,ada@example.edu\n", f"c1,active,{stamp},Engines,AE1\n"
+    await run(db, delta(tmp_path, "a", users, classes, f"e1,active,{stamp},c1,u1,student\n"))
     stale = await run(db, delta(tmp_path, "b", "u1,active,2026-01-01T00:00:00Z,Ada,Byron,ada@example.edu\n"))
     gone = await run(
         db,
