@@ -22,6 +22,9 @@ from registrar.services import keys
 from tests import pgcluster
 
 TABLES = (
+    "oneroster_enrollments",
+    "oneroster_users",
+    "oneroster_classes",
     "enrollment_events",
     "waitlist_entries",
     "student_courses",

@@ -1,12 +1,14 @@
-"""The operator's command line: serve, migrate, keys, seed."""
+"""The operator's command line: serve, migrate, keys, seed, import, export."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import click
@@ -17,6 +19,7 @@ from registrar.db import Database, open_database
 from registrar.migrations import runner
 from registrar.problems import Problem
 from registrar.services import keys as key_service
+from registrar.services import oneroster as oneroster_service
 from registrar.services.seed import SeedPlan, seed
 
 T = TypeVar("T")
@@ -29,6 +32,10 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+import_app = typer.Typer(help="Import rosters from other systems.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+export_app = typer.Typer(help="Export rosters for other systems.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
 
 
 class KeyRole(StrEnum):
@@ -148,6 +155,51 @@ def seed_command(
         return
     with click.progressbar(length=students, label="seeding students", file=sys.stderr) as bar:
         with_database(lambda db: seed(db, plan, bar.update))
+
+
+@import_app.command("oneroster")
+def import_oneroster(
+    package: Annotated[Path, typer.Argument(help="A .zip, or a folder holding manifest.csv")],
+    source: Annotated[str | None, typer.Option(help="The source's name (default: the manifest's)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan and report; write nothing")] = False,
+    expect_plan: Annotated[
+        str | None, typer.Option("--expect-plan", help="Apply only if the plan is still this digest")
+    ] = None,
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Leave out rows in error")] = False,
+    adopt: Annotated[bool, typer.Option(help="Map unmapped users and classes by e-mail and code")] = False,
+    max_drop_percent: Annotated[
+        float, typer.Option(min=0, max=100, help="Refuse to drop more of this source's enrollments")
+    ] = 10.0,
+    strict: Annotated[bool, typer.Option("--strict", help="Count warnings as errors")] = False,
+    report: Annotated[Path | None, typer.Option(help="Write the JSON report here")] = None,
+) -> None:
+    """Import a OneRoster 1.1 or 1.2 CSV package: plan, then apply in one transaction."""
+    options = oneroster_service.ImportOptions(
+        source, dry_run, expect_plan, skip_invalid, adopt, max_drop_percent, strict
+    )
+    if sys.stderr.isatty():
+        print(f"importing {package} ...", file=sys.stderr, flush=True)
+    outcome = with_database(lambda db: oneroster_service.import_package(db, package, options))
+    if report is not None:
+        report.write_text(json.dumps(outcome.report(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    *lines, last = outcome.summary()
+    for line in lines:
+        print(line, file=sys.stderr)
+    if outcome.failure is not None:
+        print(f"registrar: {last}", file=sys.stderr)
+        raise typer.Exit(1)
+    print(last, file=sys.stderr)
+
+
+@export_app.command("oneroster")
+def export_oneroster(
+    out: Annotated[Path, typer.Argument(metavar="OUT.zip", help="Where to write the package")],
+    source: Annotated[str, typer.Option(help="Keep the sourcedIds this source imported")] = "oneroster",
+) -> None:
+    """Export every student, course and enrollment as a OneRoster 1.2 bulk package."""
+    from registrar.services.oneroster.export import export_package
+
+    with_database(lambda db: export_package(db, out, source))
 
 
 def main() -> None:

@@ -199,3 +199,43 @@ class WaitlistEntry(Base):
     student_id: Mapped[int] = mapped_column(Id, ForeignKey("students.id", ondelete="CASCADE"))
     course_id: Mapped[int] = mapped_column(Id, ForeignKey("courses.id", ondelete="RESTRICT"))
     joined_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class OneRosterUser(Base):
+    """The student a OneRoster source's user (sourcedId) became or was adopted as (contract section 9)."""
+
+    __tablename__ = "oneroster_users"
+    __table_args__ = (UniqueConstraint("student_id", "source", name="uq_oneroster_users_student_id"),)
+
+    source: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sourced_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    student_id: Mapped[int] = mapped_column(Id, ForeignKey("students.id", ondelete="CASCADE"))
+    modified: Mapped[datetime | None] = mapped_column(Timestamp)  # dateLastModified last applied
+
+
+class OneRosterClass(Base):
+    """The course a OneRoster source's class became or was adopted as."""
+
+    __tablename__ = "oneroster_classes"
+    __table_args__ = (UniqueConstraint("course_id", "source", name="uq_oneroster_classes_course_id"),)
+
+    source: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sourced_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    course_id: Mapped[int] = mapped_column(Id, ForeignKey("courses.id", ondelete="CASCADE"))
+    modified: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class OneRosterEnrollment(Base):
+    """An enrollment a OneRoster source made: a bulk file that no longer lists it drops it."""
+
+    __tablename__ = "oneroster_enrollments"
+    __table_args__ = (
+        Index("ix_oneroster_enrollments_student_id", "student_id", "course_id"),
+        Index("ix_oneroster_enrollments_course_id", "course_id"),
+    )
+
+    source: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sourced_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    student_id: Mapped[int] = mapped_column(Id, ForeignKey("students.id", ondelete="CASCADE"))
+    course_id: Mapped[int] = mapped_column(Id, ForeignKey("courses.id", ondelete="CASCADE"))
+    modified: Mapped[datetime | None] = mapped_column(Timestamp)

@@ -26,6 +26,12 @@ Code = Literal[
     "duplicate-id",  # a sourcedId seen earlier in the same file
     "missing-email",
     "invalid-email",
+    # Found by the plan, against the database (one row, or the run as a whole).
+    "email-taken",
+    "no-valid-code",
+    "unknown-reference",
+    "course-full",
+    "too-many-drops",  # the whole run: it would drop more than --max-drop-percent
     # Warnings: the row is read with the normalised value.
     "enum-case",
     "bulk-has-status",
@@ -33,6 +39,7 @@ Code = Literal[
     "unexpected-file",
     "duplicate-enrollment",
     "reference-tobedeleted",
+    "stale-row",
 ]
 
 

@@ -1,0 +1,116 @@
+"""OneRoster import and export (CONTRACT §9): the half that meets the database.
+
+`import_package` reads a package (`registrar.oneroster.read_package`), then, in ONE transaction:
+locks what it may change (`state.load`: this source's students and those with the package's
+e-mail addresses, then this source's courses and those with its candidate codes, each in id
+order), diffs the package against them in Python (`diff.make_plan`), and, unless there is a
+reason not to (errors, --strict warnings, --dry-run, a stale --expect-plan), writes the plan with
+set-based statements (`apply`). `export_package` writes a 1.2 bulk package (`export`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from registrar.db import Database
+from registrar.oneroster import Diagnostic, Roster, read_package
+from registrar.services.oneroster import state
+from registrar.services.oneroster.apply import apply
+from registrar.services.oneroster.diff import make_plan
+from registrar.services.oneroster.plan import Options, Plan
+
+
+@dataclass(frozen=True, slots=True)
+class ImportOptions:
+    source: str | None = None
+    dry_run: bool = False
+    expect_plan: str | None = None
+    skip_invalid: bool = False
+    adopt: bool = False
+    max_drop_percent: float = 10.0
+    strict: bool = False
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What an import did, for the report and the summary; `failure` says why nothing was written."""
+
+    roster: Roster
+    plan: Plan
+    digest: str
+    dry_run: bool
+    applied: bool = False
+    failure: str | None = None
+    errors: list[Diagnostic] = field(default_factory=list)
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    def report(self) -> dict[str, Any]:
+        """The `--report` JSON of §9."""
+        return {
+            "source": self.roster.source,
+            "oneroster_version": self.roster.version,
+            "files": self.roster.files,
+            "dry_run": self.dry_run,
+            "applied": self.applied,
+            "plan": self.digest,
+            "counts": self.plan.counts,
+            "errors": [d.as_dict() for d in self.errors],
+            "warnings": [d.as_dict() for d in self.warnings],
+        }
+
+    def summary(self) -> list[str]:
+        """The stderr summary: the counts, then each error as `file:line: field: code` (never a
+        value), then what happened."""
+        counts = self.plan.counts
+        lines = [
+            f"{entity}: " + ", ".join(f"{n} {what}" for what, n in counts[entity].items())
+            for entity in ("students", "courses", "enrollments")
+        ]
+        if counts["skipped"]:
+            lines.append("skipped: " + ", ".join(f"{n} {why}" for why, n in counts["skipped"].items()))
+        lines.append(f"{len(self.errors)} errors, {len(self.warnings)} warnings; plan {self.digest}")
+        lines += [_where(d) for d in self.errors]
+        if self.failure is not None:
+            lines.append(self.failure)
+        elif self.applied:
+            lines.append("applied")
+        else:
+            lines.append("dry run: nothing written")
+        return lines
+
+
+def _where(d: Diagnostic) -> str:
+    place = ":".join(str(p) for p in (d.file, d.line) if p is not None)
+    return ": ".join(p for p in (place, d.field, d.code) if p)
+
+
+async def import_package(db: Database, path: Path, options: ImportOptions) -> Outcome:
+    """Import a OneRoster package: plan, then apply in one transaction unless there is a reason not to."""
+    roster = read_package(path, options.source)
+    async with db.transaction() as tx:
+        stored = await state.load(tx, roster)
+        plan = make_plan(roster, stored, Options(options.adopt, options.max_drop_percent))
+        outcome = Outcome(roster, plan, plan.digest(), options.dry_run)
+        outcome.errors = [*roster.errors, *plan.errors]
+        outcome.warnings = [*roster.warnings, *plan.warnings]
+        outcome.failure = _refusal(outcome, options)
+        if outcome.failure is None and not options.dry_run:
+            await apply(tx, plan, stored)
+            outcome.applied = True
+    return outcome
+
+
+def _refusal(outcome: Outcome, options: ImportOptions) -> str | None:
+    """Why the plan must not be applied, or None."""
+    errors = outcome.errors
+    if options.skip_invalid:  # rows in error are left out; a file, the package or the run is not a row
+        errors = [d for d in errors if d.line is None]
+    if errors:
+        return f"{len(errors)} errors: nothing written"
+    if options.strict and outcome.warnings:
+        return f"{len(outcome.warnings)} warnings and --strict: nothing written"
+    if options.expect_plan is not None and options.expect_plan != outcome.digest:
+        return f"the plan is now {outcome.digest}, not the one expected: nothing written"
+    return None

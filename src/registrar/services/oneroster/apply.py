@@ -1,0 +1,60 @@
+"""Applying a plan: set-based writes in the import's one transaction, under the locks `state.load`
+took (students, then courses, in id order), with the history (cause `import`), waitlist
+promotion for the seats its drops free, and one enrollment log line per student after commit."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from registrar.db import Transaction
+from registrar.db.queries import oneroster as q
+from registrar.services.common import Caller, log_enrollment_change, utc_now
+from registrar.services.oneroster.plan import Plan
+from registrar.services.oneroster.state import Stored
+from registrar.services.promotion import fill_freed_seats
+
+
+def _resolve(ref: int, new_ids: Sequence[int]) -> int:
+    return ref if ref > 0 else new_ids[-ref - 1]
+
+
+async def apply(tx: Transaction, plan: Plan, stored: Stored) -> None:
+    """Write PLAN. Drops go before additions, and the seats they free go to the waitlists after
+    both: the capacity check counted new enrollments against the seats taken before the import."""
+    now = utc_now()
+    rows = await q.insert_students(tx, plan.new_students, now)
+    by_email = {r["email"]: r["id"] for r in rows}
+    students = [by_email[email] for _, email in plan.new_students]
+    rows = await q.insert_courses(tx, plan.new_courses, now)
+    by_code = {r["code"]: r["id"] for r in rows}
+    courses = [by_code[code] for code, _ in plan.new_courses]
+    await q.update_students(tx, plan.student_updates, now)
+    await q.update_titles(tx, plan.title_updates, now)
+    await q.leave_pairs(tx, plan.drops, now)
+    adds = [(_resolve(s, students), _resolve(c, courses)) for s, c in plan.adds]
+    await q.join_pairs(tx, adds, now)
+    await q.forget(tx, "enrollments", plan.source, plan.forgotten)
+    await q.remember(tx, "users", plan.source, [(u, _resolve(s, students), m) for u, s, m in plan.user_maps])
+    await q.remember(
+        tx, "classes", plan.source, [(k, _resolve(c, courses), m) for k, c, m in plan.class_maps]
+    )
+    enrollment_maps = [
+        (e, _resolve(s, students), _resolve(c, courses), m) for e, s, c, m in plan.enrollment_maps
+    ]
+    await q.remember(tx, "enrollments", plan.source, enrollment_maps)
+    freed = sorted({course for _, course in plan.drops})
+    await fill_freed_seats(tx, (stored.seats[c] for c in freed), Caller())
+    tx.after_commit(lambda: _log(adds, plan.drops))
+
+
+def _log(adds: Sequence[tuple[int, int]], drops: Sequence[tuple[int, int]]) -> None:
+    """One enrollment log line per student whose enrollments changed (action `import`), ids only."""
+    added: dict[int, list[int]] = defaultdict(list)
+    removed: dict[int, list[int]] = defaultdict(list)
+    for student, course in adds:
+        added[student].append(course)
+    for student, course in drops:
+        removed[student].append(course)
+    for student in sorted(added.keys() | removed.keys()):
+        log_enrollment_change("import", student, added[student], removed[student], Caller())
