@@ -48,16 +48,16 @@ class Locked:
 async def lock(tx: Transaction, student_id: int, course_ids: Iterable[int], with_current: bool) -> Locked:
     """Lock the student, then the courses (`course_ids`, the current ones when they may be left,
     and those the student waits for); 404 when the student does not exist."""
-    waits = await q.lock_student(tx, student_id)
-    if waits is None:
+    if not await q.lock_student(tx, student_id):
         raise _no_student(student_id)
     wanted = set(course_ids)
-    rows = await q.lock_seats_and_enrollments(tx, student_id, wanted, with_current, waits)
-    if waits:
+    rows = await q.lock_seats_and_enrollments(tx, student_id, wanted, with_current)
+    if any(r["waiting"] for r in rows):
         # While that statement waited for a course's lock, a promotion holding it may have enrolled
         # the student: its set, read from before the wait, could be stale. Every course that can
-        # change it is locked now, so a second reading is exact.
-        rows = await q.lock_seats_and_enrollments(tx, student_id, wanted, with_current, waits)
+        # change it is locked now (only the student's own requests, which queue behind its lock,
+        # add waitlist entries), so a second reading is exact.
+        rows = await q.lock_seats_and_enrollments(tx, student_id, wanted, with_current)
     return Locked(
         student_id,
         current={r["id"]: course_info(r) for r in rows if r["enrolled_at"] is not None},

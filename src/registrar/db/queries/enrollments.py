@@ -12,31 +12,28 @@ from registrar.db.core import Row, Sql, Transaction
 # still needs a KEY SHARE lock on the promoted student for the foreign key of the row it inserts;
 # FOR UPDATE would make it wait for this student's request, which may be waiting for that course.
 _LOCK_STUDENT = Sql(
-    "SELECT EXISTS (SELECT 1 FROM waitlist_entries WHERE student_id = s.id) FROM students s "
-    "WHERE s.id = $1 FOR NO KEY UPDATE OF s",
-    "SELECT EXISTS (SELECT 1 FROM waitlist_entries WHERE student_id = s.id) FROM students s WHERE s.id = ?1",
+    "SELECT id FROM students WHERE id = $1 FOR NO KEY UPDATE",
+    "SELECT id FROM students WHERE id = ?1",
 )
 
 
-async def lock_student(tx: Transaction, student_id: int) -> bool | None:
+async def lock_student(tx: Transaction, student_id: int) -> bool:
     """Lock the student's row, so that every change to one student's courses and waitlists queues
-    behind it; None when the student does not exist, else whether it waits for any course (only
-    then can another request, a promotion, change its courses meanwhile). Read the courses with a
-    later statement: see `lock_seats_and_enrollments`."""
-    row = await tx.fetchrow(_LOCK_STUDENT, student_id)
-    return None if row is None else bool(row[0])
+    behind it; False when the student does not exist. Read what the student has with a later
+    statement: see `lock_seats_and_enrollments`."""
+    return await tx.fetchval(_LOCK_STUDENT, student_id) is not None
 
 
 # `seats` locks the courses whose seat counts may move, in ascending id order: the requested
-# ones; with $3 also every course the student is in now (a PUT or a deletion may free those); with
-# $4 every course it waits for (a promotion, which holds only the course's lock, may enrol it).
-# The student's enrollments are read in this statement, never in the one that locked the student:
-# under READ COMMITTED a statement that waited for a row lock sees the other rows as they were
-# when it started, so a set read together with the student's lock can miss the enrollment that
-# the request it waited for just committed.
+# ones; with $3 also every course the student is in now (a PUT or a deletion may free those); and
+# every course it waits for (a promotion, which holds only the course's lock, may enrol it).
+# What the student has is read in this statement, never in the one that locked the student: under
+# READ COMMITTED a statement that waited for a row lock sees the other rows as they were when it
+# started, so a set read together with the student's lock can miss the change of the request it
+# waited for (an enrollment, or a first waitlist entry).
 _SEATS_AND_ENROLLMENTS = Sql(
     "WITH mine AS (SELECT course_id, enrolled_at FROM student_courses WHERE student_id = $1), "
-    "waits AS (SELECT course_id FROM waitlist_entries WHERE $4 AND student_id = $1), "
+    "waits AS (SELECT course_id FROM waitlist_entries WHERE student_id = $1), "
     "seats AS (SELECT id, code, title, capacity, enrolled, waitlist_capacity, waitlisted FROM courses "
     "WHERE id = ANY($2::bigint[]) OR ($3 AND id IN (SELECT course_id FROM mine)) "
     "OR id IN (SELECT course_id FROM waits) ORDER BY id FOR UPDATE) "
@@ -47,7 +44,7 @@ _SEATS_AND_ENROLLMENTS = Sql(
     "m.enrolled_at, false, false FROM mine m JOIN courses c ON c.id = m.course_id "
     "WHERE c.id NOT IN (SELECT id FROM seats)",
     "WITH mine AS (SELECT course_id, enrolled_at FROM student_courses WHERE student_id = ?1), "
-    "waits AS (SELECT course_id FROM waitlist_entries WHERE ?4 AND student_id = ?1), "
+    "waits AS (SELECT course_id FROM waitlist_entries WHERE student_id = ?1), "
     "seats AS (SELECT id, code, title, capacity, enrolled, waitlist_capacity, waitlisted FROM courses "
     "WHERE id IN (SELECT value FROM json_each(?2)) OR (?3 AND id IN (SELECT course_id FROM mine)) "
     "OR id IN (SELECT course_id FROM waits)) "
@@ -61,18 +58,18 @@ _SEATS_AND_ENROLLMENTS = Sql(
 
 
 async def lock_seats_and_enrollments(
-    tx: Transaction, student_id: int, course_ids: Iterable[int], with_current: bool, with_waited: bool
+    tx: Transaction, student_id: int, course_ids: Iterable[int], with_current: bool
 ) -> list[Row]:
-    """For a student whose row the caller has locked: lock the seat counts of `course_ids` (and,
-    with `with_current`, of the student's current courses; with `with_waited`, of those it waits
-    for) in ascending id order, and read the student's enrollments. One row per course that is
-    requested, current or waited for: id, code, title, capacity, enrolled, waitlist_capacity,
-    waitlisted, enrolled_at (null when not enrolled), locked, waiting.
+    """For a student whose row the caller has locked: lock the seat counts of `course_ids`, of the
+    courses the student waits for, and with `with_current` of its current courses, in ascending id
+    order, and read the student's enrollments. One row per course that is requested, current or
+    waited for: id, code, title, capacity, enrolled, waitlist_capacity, waitlisted, enrolled_at
+    (null when not enrolled), locked, waiting.
 
     Two requests that touch overlapping courses take the locks in the same order, so they queue
     instead of deadlocking, and the second one reads the seat count the first one committed.
     """
-    return await tx.fetch(_SEATS_AND_ENROLLMENTS, student_id, sorted(course_ids), with_current, with_waited)
+    return await tx.fetch(_SEATS_AND_ENROLLMENTS, student_id, sorted(course_ids), with_current)
 
 
 @dataclass(frozen=True, slots=True)
