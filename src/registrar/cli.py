@@ -21,6 +21,7 @@ from registrar.problems import Problem
 from registrar.services import keys as key_service
 from registrar.services import oneroster as oneroster_service
 from registrar.services.seed import SeedPlan, seed
+from registrar.services.throttle import require_redis_support
 
 T = TypeVar("T")
 
@@ -67,6 +68,8 @@ def serve(
     from registrar.supervisor import Supervisor, drain_seconds
 
     settings = Settings()
+    if settings.redis_url:
+        require_redis_support()  # before any worker starts, so the reason is one line
     configure(settings.log_level)
     runner.upgrade(settings)
     token = with_database(key_service.create_first_admin_key, settings)

@@ -5,7 +5,8 @@ PostgreSQL each worker also learns of every new block at once (NOTIFY), so a req
 address that is not blocked pays nothing for the check; only an address believed blocked is
 looked up, in case its block has ended. SQLite has no notifications: there the check is a local
 read on every authenticated request. With REGISTRAR_REDIS_URL set, the count lives in Redis instead
-(`RedisBlocklist`), for deployments that already run one.
+(`RedisBlocklist`), for deployments that already run one; that needs the optional extra
+`registrar[redis]`, which is imported only then.
 """
 
 from __future__ import annotations
@@ -16,10 +17,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import orjson
-from limits import RateLimitItemPerMinute
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
-from limits.errors import StorageError
 
 from registrar.db import Database, Transaction
 from registrar.db.queries import auth_failures as q
@@ -29,6 +26,9 @@ MAX_FAILURES = 20
 WINDOW_SECONDS = 60.0
 BLOCK_SECONDS = 60.0
 BLOCKS_CHANNEL = "registrar_blocks"
+REDIS_EXTRA_MISSING = (
+    "REGISTRAR_REDIS_URL is set, but Redis support is not installed: pip install 'registrar[redis]'"
+)
 
 
 class Blocklist:
@@ -97,9 +97,13 @@ class RedisBlocklist:
     """The same limit kept in Redis (REGISTRAR_REDIS_URL), through the `limits` library: a moving
     window of failures per address, and a block key that expires 60 s after the 20th failure."""
 
-    FAILURES = RateLimitItemPerMinute(MAX_FAILURES - 1)  # the 20th failure is the first one refused
-
     def __init__(self, url: str) -> None:
+        require_redis_support()
+        from limits import RateLimitItemPerMinute
+        from limits.aio.storage import RedisStorage
+        from limits.aio.strategies import MovingWindowRateLimiter
+
+        self._failures = RateLimitItemPerMinute(MAX_FAILURES - 1)  # the 20th failure is the first one refused
         self._storage = RedisStorage(f"async+{url}", wrap_exceptions=True, key_prefix="registrar")
         self._window = MovingWindowRateLimiter(self._storage)
 
@@ -111,12 +115,22 @@ class RedisBlocklist:
 
     async def record_failure(self, address: str) -> None:
         with _redis_errors():
-            if not await self._window.hit(self.FAILURES, "auth-failures", address):
+            if not await self._window.hit(self._failures, "auth-failures", address):
                 await self._storage.incr(_block_key(address), int(BLOCK_SECONDS))
-                await self._window.clear(self.FAILURES, "auth-failures", address)
+                await self._window.clear(self._failures, "auth-failures", address)
 
     async def follow(self, stop: asyncio.Event) -> None:
         """Nothing to follow: every check asks Redis."""
+
+
+def require_redis_support() -> None:
+    """Redis support is the optional extra registrar[redis] (limits with coredis): say so in one
+    line when REGISTRAR_REDIS_URL is set without it, instead of a traceback from a worker."""
+    try:
+        import coredis  # noqa: F401
+        import limits.aio.storage  # noqa: F401
+    except ImportError:
+        raise ValueError(REDIS_EXTRA_MISSING) from None
 
 
 def _block_key(address: str) -> str:
@@ -125,6 +139,8 @@ def _block_key(address: str) -> str:
 
 @contextmanager
 def _redis_errors() -> Iterator[None]:
+    from limits.errors import StorageError
+
     try:
         yield
     except StorageError:
