@@ -72,7 +72,7 @@ class ThrowawayPgBouncer:
     def log(self) -> str:
         return (self.dir / "pgbouncer.log").read_text(errors="replace")
 
-    def _pid(self) -> int | None:
+    def pid(self) -> int | None:
         with contextlib.suppress(OSError, ValueError):
             return int((self.dir / "pgbouncer.pid").read_text())
         return None
@@ -86,7 +86,7 @@ class ThrowawayPgBouncer:
         raise RuntimeError(f"pgbouncer did not listen on port {self.port}:\n{self.log()[-2000:]}")
 
     def destroy(self) -> None:
-        pid = self._pid()
+        pid = self.pid()
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
