@@ -108,10 +108,6 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
     (advisory locks are transaction-scoped, no LISTEN, no cursors outside a transaction)."""
 
 
-def _milliseconds(seconds: float) -> int:
-    return int(seconds * 1000)
-
-
 class PostgresDatabase(TransactionScopes[PostgresTransaction]):
     dialect: Dialect = "postgresql"
     pushes_notifications = True
@@ -284,11 +280,12 @@ class PostgresDatabase(TransactionScopes[PostgresTransaction]):
 
 
 def _timeouts(settings: Settings) -> list[tuple[str, int]]:
-    """The server-side timeouts of every transaction, in milliseconds."""
+    """The server's timeouts, in milliseconds: set for each session directly, for each transaction
+    behind a pooler."""
     return [
-        ("lock_timeout", _milliseconds(settings.db_timeout)),
-        ("statement_timeout", _milliseconds(settings.db_statement_timeout)),
-        ("idle_in_transaction_session_timeout", _milliseconds(settings.db_statement_timeout)),
+        ("lock_timeout", int(settings.db_timeout * 1000)),
+        ("statement_timeout", int(settings.db_statement_timeout * 1000)),
+        ("idle_in_transaction_session_timeout", int(settings.db_statement_timeout * 1000)),
     ]
 
 
