@@ -49,6 +49,7 @@ CONNECTIONS = 32
 # that the PgBouncer rows measure the pooler and what it rules out (cached statements), not fewer
 # server connections.
 POOLER_POOL_SIZE = 20
+WORKERS_SETTLED = 6.0  # seconds the same worker processes must have run before measuring
 
 
 class BenchFailure(Exception):
@@ -207,16 +208,26 @@ class Server:
         return sizes
 
 
-def wait_ready(server: Server, seconds: float = 60) -> None:
+def wait_ready(server: Server, seconds: float = 90) -> None:
+    """Until /healthz answers and the same 2 workers have lasted longer than uvicorn's health check
+    (5 s): on a loaded machine uvicorn kills and replaces a worker that is slow to start, and what
+    is measured meanwhile is one worker's."""
     deadline = time.monotonic() + seconds
+    workers, since = server.workers(), time.monotonic()
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise BenchFailure(f"{server.name} exited with status {server.process.returncode} at start")
+        if (now := server.workers()) != workers:
+            workers, since = now, time.monotonic()
         with contextlib.suppress(OSError):
-            if get(server.port, "/healthz")[0] == 200 and len(server.workers()) == 2:
+            if (
+                len(workers) == 2
+                and time.monotonic() - since > WORKERS_SETTLED
+                and get(server.port, "/healthz")[0] == 200
+            ):
                 return
         time.sleep(0.3)
-    raise BenchFailure(f"{server.name} did not answer /healthz within {seconds:.0f} s")
+    raise BenchFailure(f"{server.name} did not answer /healthz with 2 settled workers within {seconds:.0f} s")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
