@@ -2,9 +2,9 @@
 the pooler and REGISTRAR_DATABASE_DIRECT_URL the server, and every guarantee holds unchanged.
 
 The pooler is Debian's pgbouncer with a server pool of 3 per database, in front of the tests'
-throwaway cluster; each test here gets a database (so a pool) of its own. The HTTP contract tests
-also run through it (the `pgbouncer` engine of conftest.py); here are the guarantees that need
-real server processes, a pool run dry or a lock held elsewhere.
+throwaway cluster; the tests that start servers or hold connections get a database (so a pool) of
+their own. The HTTP contract tests also run through it (the `pgbouncer` engine of conftest.py);
+here are the guarantees that need real server processes, a pool run dry or a lock held elsewhere.
 """
 
 from __future__ import annotations
