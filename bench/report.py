@@ -77,7 +77,7 @@ def table(results: list[Result]) -> list[str]:
         "| worker CPU us/req | CPU ratio |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    order = {"registrar": 0, "registrar, no access log": 1, "baseline": 2}
+    order = {"registrar": 0, "registrar, no access log": 1, "registrar, through PgBouncer": 2, "baseline": 3}
     for r in sorted(results, key=lambda r: (r.engine != "postgresql", r.workload, order.get(r.server, 3))):
         ratio = f"{r.ratio:.2f}" if r.ratio is not None else "-"
         cpu_ratio = f"{r.cpu_ratio:.2f}" if r.cpu_ratio is not None else "-"
@@ -178,8 +178,8 @@ def write_report(
         f"wrk: 1 thread, 32 connections, {timing.warmup} s warm-up, then the median of {timing.runs} runs "
         f"of {timing.run} s. Ratio: registrar's req/s over the baseline's (bench/baseline.py), same engine "
         "and workload. Worker CPU: user + system time of the 2 workers during the timed runs, per request "
-        "(database server not included); CPU ratio: the baseline's over registrar's, which other jobs on "
-        "the machine disturb less than req/s.",
+        "(database server not included; through PgBouncer, the pooler's included); CPU ratio: the "
+        "baseline's over registrar's, which other jobs on the machine disturb less than req/s.",
         "",
         *machine(),
         f"- load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; after: "

@@ -8,7 +8,8 @@ students, 2,000 courses and 5 courses a student (timed), mint an admin and a rea
 each server (`registrar serve --workers 2`, then bench/baseline.py) on a fresh copy of that seeded
 database (so what W2 wrote never reaches the next server): check the answers, then for W1-W4 a
 10 s warm-up and 3 runs of 10 s with wrk (32 connections, random ids), keeping the median. A wrong
-answer, a non-2xx response or a timeout fails the run. Loopback only.
+answer, a non-2xx response or a timeout fails the run. On PostgreSQL, W1 and W2 also run through
+PgBouncer in transaction mode (tests/pgbouncer.py), when it is installed. Loopback only.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for tests/pgcluster.py, the cluster helper the tests use
 sys.path.insert(0, str(ROOT / "bench"))
 
-from tests import pgcluster  # noqa: E402
+from tests import pgbouncer, pgcluster  # noqa: E402
 
 from checks import Checker, Ids, WrongAnswer, get  # noqa: E402
 from report import Result, ServerMemory, write_report  # noqa: E402
@@ -44,6 +45,11 @@ LUA = ROOT / "bench" / "wrk" / "workload.lua"
 WORKLOADS = ("W1", "W2", "W3", "W4")
 SEED = {"students": 100_000, "courses": 2_000, "per_student": 5}
 CONNECTIONS = 32
+# Server connections PgBouncer may open per database: as many as the 2 workers' pools directly, so
+# that the PgBouncer rows measure the pooler and what it rules out (cached statements), not fewer
+# server connections.
+POOLER_POOL_SIZE = 20
+WORKERS_SETTLED = 6.0  # seconds the same worker processes must have run before measuring
 
 
 class BenchFailure(Exception):
@@ -170,6 +176,7 @@ class Server:
     name: str
     process: subprocess.Popen[bytes]
     port: int
+    pooler_pid: int | None = None  # PgBouncer in front: its CPU time counts as the workers' does
 
     def workers(self) -> list[int]:
         """The worker processes uvicorn spawned (not its resource tracker)."""
@@ -183,9 +190,10 @@ class Server:
         return sorted(found)
 
     def cpu_seconds(self) -> float:
-        """User and system CPU time the workers have used so far (clock ticks from /proc)."""
+        """User and system CPU time the workers (and the pooler) have used so far (clock ticks
+        from /proc)."""
         ticks = 0
-        for pid in self.workers():
+        for pid in [*self.workers(), *([self.pooler_pid] if self.pooler_pid else [])]:
             with contextlib.suppress(OSError):
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                 ticks += int(fields[11]) + int(fields[12])  # utime, stime
@@ -200,16 +208,26 @@ class Server:
         return sizes
 
 
-def wait_ready(server: Server, seconds: float = 60) -> None:
+def wait_ready(server: Server, seconds: float = 90) -> None:
+    """Until /healthz answers and the same 2 workers have lasted longer than uvicorn's health check
+    (5 s): on a loaded machine uvicorn kills and replaces a worker that is slow to start, and what
+    is measured meanwhile is one worker's."""
     deadline = time.monotonic() + seconds
+    workers, since = server.workers(), time.monotonic()
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise BenchFailure(f"{server.name} exited with status {server.process.returncode} at start")
+        if (now := server.workers()) != workers:
+            workers, since = now, time.monotonic()
         with contextlib.suppress(OSError):
-            if get(server.port, "/healthz")[0] == 200 and len(server.workers()) == 2:
+            if (
+                len(workers) == 2
+                and time.monotonic() - since > WORKERS_SETTLED
+                and get(server.port, "/healthz")[0] == 200
+            ):
                 return
         time.sleep(0.3)
-    raise BenchFailure(f"{server.name} did not answer /healthz within {seconds:.0f} s")
+    raise BenchFailure(f"{server.name} did not answer /healthz with 2 settled workers within {seconds:.0f} s")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -224,13 +242,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def serving(name: str, command: list[str], env: dict[str, str], work: Path) -> Iterator[Server]:
+def serving(
+    name: str, command: list[str], env: dict[str, str], work: Path, pooler_pid: int | None = None
+) -> Iterator[Server]:
     port = pgcluster.free_port()
     log = (work / f"{name.replace(' ', '-')}.log").open("wb")
     process = subprocess.Popen(
         [*command, "--port", str(port)], env=env, cwd=work, stdout=log, stderr=log, start_new_session=True
     )
-    server = Server(name, process, port)
+    server = Server(name, process, port, pooler_pid)
     try:
         wait_ready(server)
         yield server
@@ -297,6 +317,7 @@ class ServerSpec:
     name: str
     workloads: tuple[str, ...]
     access_log: str = "true"
+    pooler: pgbouncer.ThrowawayPgBouncer | None = None  # in front of the database, transaction mode
 
     def command(self, url: str) -> list[str]:
         if self.name == "baseline":
@@ -306,13 +327,19 @@ class ServerSpec:
     def env(self, url: str) -> dict[str, str]:
         if self.name == "baseline":
             return clean_env()
-        return clean_env(REGISTRAR_DATABASE_URL=url, REGISTRAR_ACCESS_LOG=self.access_log)
+        env = clean_env(REGISTRAR_DATABASE_URL=url, REGISTRAR_ACCESS_LOG=self.access_log)
+        if self.pooler is not None:  # the pooler for serving, the server itself for the rest
+            pooled = self.pooler.url(url.rsplit("/", 1)[1])
+            env |= {"REGISTRAR_DATABASE_URL": pooled, "REGISTRAR_DATABASE_DIRECT_URL": url}
+        return env
 
 
-def servers(access_log_variant: bool) -> list[ServerSpec]:
+def servers(access_log_variant: bool, pooler: pgbouncer.ThrowawayPgBouncer | None) -> list[ServerSpec]:
     specs = [ServerSpec("registrar", WORKLOADS), ServerSpec("baseline", WORKLOADS)]
     if access_log_variant:
         specs.append(ServerSpec("registrar, no access log", ("W1",), access_log="false"))
+    if pooler is not None:
+        specs.append(ServerSpec("registrar, through PgBouncer", ("W1", "W2"), pooler=pooler))
     return specs
 
 
@@ -320,9 +347,10 @@ def bench_server(
     spec: ServerSpec, data: Dataset, work: Path, checker: Checker, timing: Timing
 ) -> tuple[list[Result], ServerMemory]:
     """One server on a fresh copy of the seeded data: check its answers, then measure."""
-    url = data.fresh_copy("bench_" + "".join(ch for ch in spec.name if ch.isalpha()))
+    url = data.fresh_copy("bench_" + "".join(ch for ch in spec.name.lower() if ch.isalpha()))
     print(f"== {data.engine}: {spec.name}", flush=True)
-    with serving(spec.name, spec.command(url), spec.env(url), work) as server:
+    pooler_pid = spec.pooler.pid() if spec.pooler else None
+    with serving(spec.name, spec.command(url), spec.env(url), work, pooler_pid) as server:
         checker.verify(server.port, data.ids, data.admin, data.reader, spec.name)
         results, memory = [], ServerMemory(data.engine, spec.name)
         for workload in spec.workloads:
@@ -342,6 +370,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="2 s warm-up, one run of 3 s; writes nothing")
     parser.add_argument("--engines", default="postgresql,sqlite", help="comma-separated")
     parser.add_argument("--no-access-log-variant", action="store_true", help="skip W1 with the log off")
+    parser.add_argument("--no-pgbouncer", action="store_true", help="skip W1 and W2 through PgBouncer")
     parser.add_argument("--output", type=Path, help="default: bench/RESULTS.md (full run only)")
     args = parser.parse_args()
     timing = QUICK if args.quick else FULL
@@ -355,13 +384,16 @@ def main() -> int:
         work = Path(tmp)
         for engine in args.engines.split(","):
             data, cluster = prepare(engine, work)
+            pooler = None if cluster is None or args.no_pgbouncer else start_pooler(cluster)
             try:
                 checker = Checker()  # one per engine: each server's reads must match the first's
-                for spec in servers(not args.no_access_log_variant):
+                for spec in servers(not args.no_access_log_variant, pooler):
                     server_results, server_memory = bench_server(spec, data, work, checker, timing)
                     results += server_results
                     memory.append(server_memory)
             finally:
+                if pooler is not None:
+                    pooler.destroy()
                 if cluster is not None:
                     cluster.destroy()
             seeds[engine] = data.seed_seconds
@@ -369,6 +401,13 @@ def main() -> int:
     report = write_report(results, memory, seeds, timing, elapsed, load_before, output)
     print(report)
     return 1 if any(r.failure for r in results) else 0
+
+
+def start_pooler(cluster: pgcluster.ThrowawayPostgres) -> pgbouncer.ThrowawayPgBouncer | None:
+    if not pgbouncer.available():
+        print(f"== no {pgbouncer.PGBOUNCER}: the rows through PgBouncer are left out", flush=True)
+        return None
+    return pgbouncer.ThrowawayPgBouncer(cluster, pool_size=POOLER_POOL_SIZE)
 
 
 def prepare(engine: str, work: Path) -> tuple[Dataset, pgcluster.ThrowawayPostgres | None]:

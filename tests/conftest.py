@@ -1,5 +1,7 @@
 """Fixtures: every test that takes `settings` (or anything built on it) runs on SQLite and on a real
-PostgreSQL server, through the real ASGI app, on a schema built by the migrations."""
+PostgreSQL server, through the real ASGI app, on a schema built by the migrations. The HTTP contract
+tests (tests/api/) and those marked `pgbouncer` run a third time, through PgBouncer in transaction
+mode in front of that server."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from registrar.app import create_app
 from registrar.config import Settings
 from registrar.migrations import runner
 from registrar.services import keys
+from tests import pgbouncer as bouncer
 from tests import pgcluster
 
 TABLES = (
@@ -34,6 +37,25 @@ TABLES = (
     "api_keys",
     "auth_failures",
 )
+API_TESTS = Path(__file__).resolve().parent / "api"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "pgbouncer: also runs through PgBouncer in transaction mode")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The PgBouncer engine only where the contract's guarantees are checked over HTTP: through the
+    pooler the other tests would add minutes and exercise no code path the HTTP tests miss."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        pooled = callspec is not None and callspec.params.get("engine") == "pgbouncer"
+        wanted = API_TESTS in item.path.parents or item.get_closest_marker("pgbouncer") is not None
+        (dropped if pooled and not wanted else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -60,25 +82,48 @@ def postgres() -> Iterator[pgcluster.ThrowawayPostgres | None]:
         cluster.destroy()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="session")
+def pgbouncer(postgres: pgcluster.ThrowawayPostgres | None) -> Iterator[bouncer.ThrowawayPgBouncer | None]:
+    if postgres is None or not bouncer.available():
+        yield None
+        return
+    pooler = bouncer.ThrowawayPgBouncer(postgres)
+    try:
+        yield pooler
+    finally:
+        pooler.destroy()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql", "pgbouncer"])
 def engine(request: pytest.FixtureRequest, postgres: pgcluster.ThrowawayPostgres | None) -> str:
-    if request.param == "postgresql" and postgres is None:
+    if request.param != "sqlite" and postgres is None:
         pytest.skip(f"PostgreSQL half skipped: no server binaries in {pgcluster.PG_BIN}")
+    if request.param == "pgbouncer" and request.getfixturevalue("pgbouncer") is None:
+        pytest.skip(f"PgBouncer runs skipped: no {bouncer.PGBOUNCER}")
     return str(request.param)
 
 
 @pytest.fixture(scope="session")
 def migrated(
-    engine: str, postgres: pgcluster.ThrowawayPostgres | None, tmp_path_factory: pytest.TempPathFactory
-) -> str:
-    """A database at head, built once per engine: a template file (SQLite) or a database (PostgreSQL)."""
+    request: pytest.FixtureRequest,
+    engine: str,
+    postgres: pgcluster.ThrowawayPostgres | None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Settings:
+    """A database at head, built once per engine: a template file (SQLite) or a database (PostgreSQL,
+    reached directly or through PgBouncer)."""
     if engine == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('template') / 'registrar.db'}"
+        settings = make_settings(f"sqlite:///{tmp_path_factory.mktemp('template') / 'registrar.db'}")
+    elif engine == "postgresql":
+        assert postgres is not None
+        settings = make_settings(postgres.create_database("registrar_test"))
     else:
         assert postgres is not None
-        url = postgres.create_database("registrar_test")
-    runner.upgrade(Settings(database_url=url, _env_file=None))  # type: ignore[call-arg]
-    return url
+        pooler: bouncer.ThrowawayPgBouncer = request.getfixturevalue("pgbouncer")
+        direct = postgres.create_database("registrar_pooled")
+        settings = make_settings(pooler.url("registrar_pooled"), database_direct_url=direct)
+    runner.upgrade(settings)  # behind the pooler, on the server itself
+    return settings
 
 
 def empty_tables(url: str) -> None:
@@ -97,14 +142,14 @@ def make_settings(url: str, **overrides: Any) -> Settings:
 
 
 @pytest.fixture
-def settings(engine: str, migrated: str, tmp_path: Path) -> Settings:
+def settings(engine: str, migrated: Settings, tmp_path: Path) -> Settings:
     """Settings of a clean database at head: a copy of the template file, or emptied tables."""
     if engine == "sqlite":
         path = tmp_path / "registrar.db"
-        shutil.copyfile(migrated.split(":///", 1)[1], path)
+        shutil.copyfile(migrated.sqlite_path, path)
         return make_settings(f"sqlite:///{path}")
-    empty_tables(migrated)
-    return make_settings(migrated)
+    empty_tables(migrated.direct().database_url)
+    return migrated.model_copy()
 
 
 @pytest.fixture

@@ -119,7 +119,7 @@ async def test_a_connection_that_fails_to_reset_after_the_commit_does_not_undo_t
 
     pool = await pool_with_reset(settings, broken_reset)
     try:
-        db = PostgresDatabase(pool, settings.db_timeout)
+        db = PostgresDatabase(pool, settings)
         added, courses = await enrollments.enroll(db, student_id, [course_id], Caller(request_id="r-1"))
     finally:
         pool.terminate()
@@ -144,7 +144,7 @@ async def test_a_request_cancelled_after_its_commit_still_logs_its_change(
 
     pool = await pool_with_reset(settings, slow_reset)
     try:
-        db = PostgresDatabase(pool, settings.db_timeout)
+        db = PostgresDatabase(pool, settings)
         task = asyncio.create_task(enrollments.enroll(db, student_id, [course_id], Caller(request_id="r-2")))
         await asyncio.wait_for(returning.wait(), 10)
         task.cancel()  # the client went away while the connection was going back

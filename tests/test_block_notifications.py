@@ -2,7 +2,8 @@
 announced (PostgreSQL NOTIFY): valid tokens included, for the block's whole length.
 
 Two workers here are two instances of the app in one process, each with its own database pool,
-key cache and listener, on one real database."""
+key cache and listener, on one real database; on PostgreSQL reached directly and through PgBouncer
+(the announcement is written through the pooler and heard on the listener's direct connection)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from registrar.db import Database, Sql
 from tests.helpers import assert_problem
 from tests.test_brute_force import ATTACKER, assert_rate_limited, client_at, fail
 
-ON_POSTGRESQL = pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+pytestmark = pytest.mark.pgbouncer
+ON_POSTGRESQL = pytest.mark.parametrize("engine", ["postgresql", "pgbouncer"], indirect=True)
 
 
 async def block_without_announcing(db: Database, address: str, seconds: float) -> None:

@@ -1,5 +1,7 @@
 """Idempotency keys (contract section 6): replay of the first answer, what is kept and what is not,
-scoping to the API key, retention, and requests that arrive while the first is still running."""
+scoping to the API key, retention, and requests that arrive while the first is still running. Also
+through PgBouncer: the key's advisory lock and the savepoint of the service's own transaction live
+in one transaction, which is all a pooler in transaction mode keeps."""
 
 from __future__ import annotations
 
@@ -22,9 +24,10 @@ from registrar.db import Database, Sql
 from registrar.services import keys
 from registrar.services.housekeeping import sweep
 from registrar.services.idempotency import IdempotentRequest
-from tests.conftest import client_for, make_settings
+from tests.conftest import client_for
 from tests.helpers import assert_problem, ids, new_course, new_student
 
+pytestmark = pytest.mark.pgbouncer
 AUDIT = "registrar.enrollments"
 
 
@@ -237,7 +240,7 @@ async def database_locked(settings: Settings, student_id: int) -> AsyncIterator[
     """Another client holds what the request needs: the student's row (PostgreSQL) or the
     database's write lock (SQLite), so the request waits past its timeout."""
     if settings.engine == "postgresql":
-        conn = await asyncpg.connect(settings.postgres_dsn)
+        conn = await asyncpg.connect(settings.direct().postgres_dsn)
         try:
             async with conn.transaction():
                 await conn.execute("SELECT 1 FROM students WHERE id = $1 FOR UPDATE", student_id)
@@ -255,7 +258,7 @@ async def database_locked(settings: Settings, student_id: int) -> AsyncIterator[
 
 
 async def test_server_error_is_not_kept_and_the_retry_runs(settings: Settings) -> None:
-    async with running(make_settings(settings.database_url, db_timeout=0.3)) as app:
+    async with running(settings.model_copy(update={"db_timeout": 0.3})) as app:
         token = await keys.create_key(app.state.runtime.db, "admin", "test admin")
         async with client_for(app, token) as admin:
             student, course = await new_student(admin), await new_course(admin)
@@ -412,7 +415,7 @@ async def test_record_within_retention_still_replays(app: FastAPI, admin: httpx.
 
 
 async def test_short_retention_setting_expires_records(settings: Settings) -> None:
-    async with running(make_settings(settings.database_url, idempotency_hours=1 / 3600)) as app:
+    async with running(settings.model_copy(update={"idempotency_hours": 1 / 3600})) as app:
         token = await keys.create_key(app.state.runtime.db, "admin", "test admin")
         async with client_for(app, token) as admin:
             body = {"name": "H", "email": "h@example.edu"}
@@ -442,14 +445,14 @@ async def test_sweep_deletes_expired_records_and_keeps_fresh_ones(
 async def test_key_in_use_on_postgres_answers_409_at_once(
     engine: str, settings: Settings, app: FastAPI, admin: httpx.AsyncClient
 ) -> None:
-    if engine != "postgresql":
+    if engine == "sqlite":
         pytest.skip("PostgreSQL answers 409; SQLite waits and replays")
     student, course = await new_student(admin), await new_course(admin)
     path, body = f"/students/{student['id']}/courses", {"course_ids": [course["id"]]}
     lock_id = IdempotentRequest.of(
         await admin_key_id(app.state.runtime.db), "busy", "POST", path, b""
     ).lock_id
-    holder = await asyncpg.connect(settings.postgres_dsn)
+    holder = await asyncpg.connect(settings.direct().postgres_dsn)
     try:
         await holder.execute("SELECT pg_advisory_lock($1)", lock_id)
         in_use = await asyncio.wait_for(admin.post(path, json=body, headers=keyed("busy")), timeout=2)
@@ -477,11 +480,11 @@ async def wait_until_blocked_on_lock(conn: asyncpg.Connection[Any]) -> None:
 async def test_second_request_while_first_runs_on_postgres_gets_409(
     engine: str, settings: Settings, app: FastAPI, admin: httpx.AsyncClient
 ) -> None:
-    if engine != "postgresql":
+    if engine == "sqlite":
         pytest.skip("PostgreSQL answers 409; SQLite waits and replays")
     student, course = await new_student(admin), await new_course(admin, capacity=1)
     path, body = f"/students/{student['id']}/courses", {"course_ids": [course["id"]]}
-    blocker = await asyncpg.connect(settings.postgres_dsn)
+    blocker = await asyncpg.connect(settings.direct().postgres_dsn)
     try:
         lock = blocker.transaction()
         await lock.start()

@@ -72,7 +72,9 @@ def serve(
         require_redis_support()  # before any worker starts, so the reason is one line
     configure(settings.log_level)
     runner.upgrade(settings)
-    token = with_database(key_service.create_first_admin_key, settings)
+    # Like the migrations, on the server itself even behind a pooler: setting up does not wait for
+    # one of the pooler's few server connections while other hosts serve.
+    token = with_database(key_service.create_first_admin_key, settings.direct())
     if token:
         print(f"First admin key (printed this once only, keep it safe): {token}", flush=True)
     print(f"API docs: http://{host}:{port}/docs", flush=True)

@@ -10,12 +10,14 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Engine = Literal["sqlite", "postgresql"]
+POSTGRESQL_SCHEMES = {"postgresql", "postgres"}
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REGISTRAR_", env_file=".env", extra="ignore")
 
     database_url: str = "sqlite:///./registrar.db"
+    database_direct_url: str = ""
     db_pool_size: int = Field(default=10, ge=1, le=1000)
     db_timeout: float = Field(default=5.0, gt=0)
     db_statement_timeout: float = Field(default=30.0, gt=0)
@@ -35,11 +37,30 @@ class Settings(BaseSettings):
         ]
 
     @property
+    def pooled(self) -> bool:
+        """Whether REGISTRAR_DATABASE_URL names a transaction-mode pooler (PgBouncer) in front of
+        the server that REGISTRAR_DATABASE_DIRECT_URL names."""
+        if not self.database_direct_url or self.database_direct_url == self.database_url:
+            return False
+        if {_scheme(self.database_url), _scheme(self.database_direct_url)} - POSTGRESQL_SCHEMES:
+            raise ValueError(
+                "REGISTRAR_DATABASE_DIRECT_URL is for PostgreSQL behind a pooler: use postgresql:// in both"
+            )
+        return True
+
+    def direct(self) -> Settings:
+        """These settings with the database server itself as the database: for what a pooler in
+        transaction mode cannot carry (migrations, first-start set-up, a listening connection)."""
+        if not self.pooled:
+            return self
+        return self.model_copy(update={"database_url": self.database_direct_url, "database_direct_url": ""})
+
+    @property
     def engine(self) -> Engine:
-        scheme = self.database_url.split(":", 1)[0].split("+", 1)[0]
+        scheme = _scheme(self.database_url)
         if scheme == "sqlite":
             return "sqlite"
-        if scheme in ("postgresql", "postgres"):
+        if scheme in POSTGRESQL_SCHEMES:
             return "postgresql"
         raise ValueError(f"unsupported database URL scheme {scheme!r}: use sqlite:/// or postgresql://")
 
@@ -60,3 +81,7 @@ class Settings(BaseSettings):
         if self.engine == "sqlite":
             return f"sqlite:///{self.sqlite_path}"
         return "postgresql+asyncpg://" + self.database_url.split("://", 1)[1]
+
+
+def _scheme(url: str) -> str:
+    return url.split(":", 1)[0].split("+", 1)[0]

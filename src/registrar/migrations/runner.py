@@ -24,13 +24,17 @@ HERE = Path(__file__).resolve().parent
 def alembic_config(settings: Settings) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(HERE))
-    cfg.set_main_option("sqlalchemy.url", settings.sqlalchemy_url.replace("%", "%%"))
+    cfg.set_main_option("sqlalchemy.url", settings.direct().sqlalchemy_url.replace("%", "%%"))
     cfg.set_main_option("file_template", "%%(year)d_%%(month).2d_%%(day).2d_%%(rev)s_%%(slug)s")
     return cfg
 
 
 def on_connection(settings: Settings, work: Callable[[Connection], T]) -> T:
-    """Run `work` on a synchronous SQLAlchemy connection to the configured database, then commit."""
+    """Run `work` on a synchronous SQLAlchemy connection to the configured database, then commit.
+    Behind a pooler, on the server itself (REGISTRAR_DATABASE_DIRECT_URL): SQLAlchemy's asyncpg
+    driver keeps named prepared statements on its connection, which a pooler in transaction mode
+    does not carry from one transaction to the next."""
+    settings = settings.direct()
     if settings.engine == "sqlite":
         settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(settings.sqlalchemy_url, poolclass=pool.NullPool)
