@@ -251,6 +251,7 @@ ENDPOINTS = {
     ("delete", "/courses/{}"),
     ("get", "/courses/{}/students"),
     ("get", "/healthz"),
+    ("get", "/metrics"),
 }
 HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options", "trace"}
 
