@@ -25,6 +25,11 @@ RATIO_TARGETS = {
     ("sqlite", "W2"): 0.20,
 }
 RSS_LIMIT_MIB = 150
+# Issue 17: with metrics on, W1 and W2 keep their ratio to the baseline within 5 % of the ratio
+# the same run measures with REGISTRAR_METRICS=false.
+NO_METRICS = "registrar, no metrics"
+METRICS_WORKLOADS = ("W1", "W2")
+METRICS_TOLERANCE = 0.05
 
 
 @dataclass
@@ -77,8 +82,14 @@ def table(results: list[Result]) -> list[str]:
         "| worker CPU us/req | CPU ratio |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    order = {"registrar": 0, "registrar, no access log": 1, "registrar, through PgBouncer": 2, "baseline": 3}
-    for r in sorted(results, key=lambda r: (r.engine != "postgresql", r.workload, order.get(r.server, 3))):
+    order = {
+        "registrar": 0,
+        "registrar, no access log": 1,
+        NO_METRICS: 2,
+        "registrar, through PgBouncer": 3,
+        "baseline": 4,
+    }
+    for r in sorted(results, key=lambda r: (r.engine != "postgresql", r.workload, order.get(r.server, 4))):
         ratio = f"{r.ratio:.2f}" if r.ratio is not None else "-"
         cpu_ratio = f"{r.cpu_ratio:.2f}" if r.cpu_ratio is not None else "-"
         rps = f"FAILED ({r.failure})" if r.failure else f"{r.rps:.0f}"
@@ -114,10 +125,28 @@ def targets(results: list[Result], memory: list[ServerMemory]) -> list[str]:
         )
     peak = max((m for s in memory if s.server != "baseline" for m in s.at_end), default=0.0)
     lines.append(f"- {_mark(peak < RSS_LIMIT_MIB)} largest registrar worker {peak:.1f} MiB (target < 150)")
+    lines += metrics_targets(results)
     failed = [r for r in results if r.failure]
     lines.append(
         f"- {_mark(not failed)} no non-2xx responses, timeouts or socket errors ({len(failed)} failed)"
     )
+    return lines
+
+
+def metrics_targets(results: list[Result]) -> list[str]:
+    """Issue 17: what the metrics cost, registrar's ratio with them on against the ratio with them off."""
+    runs = {(r.engine, r.workload, r.server): r for r in results if r.ratio is not None and not r.failure}
+    lines = []
+    for engine, workload, _ in sorted(k for k in runs if k[2] == NO_METRICS and k[1] in METRICS_WORKLOADS):
+        on, off = runs.get((engine, workload, "registrar")), runs[(engine, workload, NO_METRICS)]
+        if on is None:
+            continue
+        assert on.ratio is not None and off.ratio is not None
+        change = on.ratio / off.ratio - 1
+        lines.append(
+            f"- {_mark(change >= -METRICS_TOLERANCE)} {engine} {workload} metrics on/off: ratio "
+            f"{on.ratio:.2f} against {off.ratio:.2f} ({change:+.1%}; target within -5%)"
+        )
     return lines
 
 

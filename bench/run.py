@@ -1,6 +1,6 @@
 """The benchmark of issue 9, in one command: registrar against the baseline, on both engines.
 
-    .venv/bin/python bench/run.py            # the full run (~14 min on 2 cores), writes bench/RESULTS.md
+    .venv/bin/python bench/run.py            # the full run (~17 min on 2 cores), writes bench/RESULTS.md
     .venv/bin/python bench/run.py --quick    # short runs for development, writes nothing
 
 For each engine (a throwaway PostgreSQL cluster, then a SQLite WAL file): migrate and seed 100,000
@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from tests import pgbouncer, pgcluster  # noqa: E402
 
 from checks import Checker, Ids, WrongAnswer, get  # noqa: E402
-from report import Result, ServerMemory, write_report  # noqa: E402
+from report import NO_METRICS, Result, ServerMemory, write_report  # noqa: E402
 
 BIN = Path(sys.executable).parent
 LUA = ROOT / "bench" / "wrk" / "workload.lua"
@@ -318,6 +318,7 @@ class ServerSpec:
     workloads: tuple[str, ...]
     access_log: str = "true"
     pooler: pgbouncer.ThrowawayPgBouncer | None = None  # in front of the database, transaction mode
+    metrics: str = "true"
 
     def command(self, url: str) -> list[str]:
         if self.name == "baseline":
@@ -327,17 +328,23 @@ class ServerSpec:
     def env(self, url: str) -> dict[str, str]:
         if self.name == "baseline":
             return clean_env()
-        env = clean_env(REGISTRAR_DATABASE_URL=url, REGISTRAR_ACCESS_LOG=self.access_log)
+        env = clean_env(
+            REGISTRAR_DATABASE_URL=url, REGISTRAR_ACCESS_LOG=self.access_log, REGISTRAR_METRICS=self.metrics
+        )
         if self.pooler is not None:  # the pooler for serving, the server itself for the rest
             pooled = self.pooler.url(url.rsplit("/", 1)[1])
             env |= {"REGISTRAR_DATABASE_URL": pooled, "REGISTRAR_DATABASE_DIRECT_URL": url}
         return env
 
 
-def servers(access_log_variant: bool, pooler: pgbouncer.ThrowawayPgBouncer | None) -> list[ServerSpec]:
+def servers(
+    access_log_variant: bool, metrics_variant: bool, pooler: pgbouncer.ThrowawayPgBouncer | None
+) -> list[ServerSpec]:
     specs = [ServerSpec("registrar", WORKLOADS), ServerSpec("baseline", WORKLOADS)]
     if access_log_variant:
         specs.append(ServerSpec("registrar, no access log", ("W1",), access_log="false"))
+    if metrics_variant:
+        specs.append(ServerSpec(NO_METRICS, ("W1", "W2"), metrics="false"))
     if pooler is not None:
         specs.append(ServerSpec("registrar, through PgBouncer", ("W1", "W2"), pooler=pooler))
     return specs
@@ -371,6 +378,7 @@ def main() -> int:
     parser.add_argument("--engines", default="postgresql,sqlite", help="comma-separated")
     parser.add_argument("--no-access-log-variant", action="store_true", help="skip W1 with the log off")
     parser.add_argument("--no-pgbouncer", action="store_true", help="skip W1 and W2 through PgBouncer")
+    parser.add_argument("--no-metrics-variant", action="store_true", help="skip W1 and W2 with metrics off")
     parser.add_argument("--output", type=Path, help="default: bench/RESULTS.md (full run only)")
     args = parser.parse_args()
     timing = QUICK if args.quick else FULL
@@ -387,7 +395,7 @@ def main() -> int:
             pooler = None if cluster is None or args.no_pgbouncer else start_pooler(cluster)
             try:
                 checker = Checker()  # one per engine: each server's reads must match the first's
-                for spec in servers(not args.no_access_log_variant, pooler):
+                for spec in servers(not args.no_access_log_variant, not args.no_metrics_variant, pooler):
                     server_results, server_memory = bench_server(spec, data, work, checker, timing)
                     results += server_results
                     memory.append(server_memory)

@@ -11,8 +11,9 @@ from datetime import timedelta
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from registrar import __version__
+from registrar import __version__, metrics
 from registrar.api import courses, enrollments, health, history, students, waitlists
+from registrar.api import metrics as metrics_api
 from registrar.auth import check_declared
 from registrar.config import Settings
 from registrar.console import router as console_router
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sweeper = asyncio.create_task(housekeeping.sweep_forever(db, retention))
         stop_following = asyncio.Event()
         follower = asyncio.create_task(blocks.follow(stop_following))
+        publisher = asyncio.create_task(metrics.publish_forever(db)) if settings.metrics else None
         # Everything loaded so far lives as long as the worker: keep it out of the garbage
         # collector's way, so that full collections stay short and do not stretch the tail latency.
         gc.freeze()
@@ -53,6 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             sweeper.cancel()
+            if publisher is not None:
+                publisher.cancel()
+                metrics.publish(db)  # the last second's requests, before the worker's values freeze
             stop_following.set()
             await asyncio.wait([follower], timeout=settings.db_timeout + 1)
             follower.cancel()
@@ -67,7 +72,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         favicon_url=None,
     )
     app.state.runtime = runtime
-    for module in (students, courses, enrollments, waitlists, history, health):
+    modules = [students, courses, enrollments, waitlists, history, health]
+    if settings.metrics:
+        modules.append(metrics_api)
+    for module in modules:
         # Added as plain routes (not include_router) so that app.routes is the flat list the
         # request gate matches against before the router runs.
         app.router.routes.extend(module.router.routes)
@@ -76,6 +84,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     app.add_middleware(IdempotencyLayer, runtime=runtime)
     app.add_middleware(RequestGate, routes=app.routes, runtime=runtime)
-    app.add_middleware(RequestContext, access_log=settings.access_log)
+    app.add_middleware(RequestContext, access_log=settings.access_log, count_requests=settings.metrics)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app

@@ -65,7 +65,7 @@ def serve(
     import uvicorn
 
     from registrar.logs import configure, logging_config
-    from registrar.supervisor import Supervisor, drain_seconds
+    from registrar.supervisor import Supervisor, drain_seconds, metrics_directory
 
     settings = Settings()
     if settings.redis_url:
@@ -95,7 +95,8 @@ def serve(
         uvicorn.run("registrar.app:create_app", **options)
         return
     config = uvicorn.Config("registrar.app:create_app", **options)
-    Supervisor(config, sockets=[config.bind_socket()]).run()
+    with metrics_directory() as metrics_dir:
+        Supervisor(config, sockets=[config.bind_socket()], metrics_dir=metrics_dir).run()
 
 
 @app.command()

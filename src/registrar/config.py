@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(default=1.0, ge=0, le=1.0)
     shutdown_grace: float = Field(default=10.0, gt=0)
     access_log: bool = True
+    metrics: bool = True
     log_level: str = "INFO"
     trusted_proxies: str = ""
     idempotency_hours: float = Field(default=24.0, gt=0)

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from registrar import metrics
 from registrar.auth import Role, bearer_token, may_call, required_role
 from registrar.db import Transaction
 from registrar.problems import (
@@ -46,11 +47,12 @@ def _valid_request_id(value: str | None) -> bool:
 class RequestContext:
     """Gives every request an id (the client's when it is 1-128 visible ASCII characters), echoes
     it in `X-Request-ID`, and writes one access line without the query string (it may hold an
-    e-mail address)."""
+    e-mail address). With `count_requests`, counts it by the route template the gate matched."""
 
-    def __init__(self, app: ASGIApp, access_log: bool = True) -> None:
+    def __init__(self, app: ASGIApp, access_log: bool = True, count_requests: bool = True) -> None:
         self.app = app
         self.access_log = access_log
+        self.count_requests = count_requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,6 +78,10 @@ class RequestContext:
             status = status or 500
             raise
         finally:
+            seconds = time.perf_counter() - started
+            if self.count_requests:
+                route = scope["state"].get("route", metrics.UNMATCHED)
+                metrics.observe_request(scope["method"], route, status, seconds)
             if self.access_log:
                 access.info(
                     "request",
@@ -84,14 +90,15 @@ class RequestContext:
                         "path": scope["path"],
                         "status": status,
                         "request_id": request_id,
-                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                        "ms": round(seconds * 1000, 2),
                     },
                 )
 
 
 class RequestGate:
     """Route and method first (unmatched requests go on to the router's 404/405), then body size
-    (413), then the bearer token (401) and the role the route declares (403)."""
+    (413), then the bearer token (401) and the role the route declares (403). The matched route's
+    template goes into the request's state, for the metrics."""
 
     def __init__(self, app: ASGIApp, routes: list[BaseRoute], runtime: Runtime) -> None:
         self.app = app
@@ -111,6 +118,7 @@ class RequestGate:
         if route is None:
             await self.app(scope, receive, send)
             return
+        scope["state"]["route"] = metrics.route_label(getattr(route, "path", metrics.UNMATCHED))
         try:
             receive = self._check_size(scope, receive)
             role = required_role(route)

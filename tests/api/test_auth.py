@@ -257,6 +257,7 @@ ENDPOINTS = {
     ("delete", "/students/{}/waitlist/{}"),
     ("get", "/courses/{}/waitlist"),
     ("get", "/healthz"),
+    ("get", "/metrics"),
 }
 HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options", "trace"}
 

@@ -16,7 +16,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Literal, Protocol, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, Protocol, TypeAlias, TypeVar
 
 Dialect = Literal["postgresql", "sqlite"]
 OnMessage: TypeAlias = Callable[[str], None]  # a NOTIFY payload heard by `Database.listen`
@@ -52,6 +52,14 @@ class UniqueViolation(Exception):
     def __init__(self, constraint: str) -> None:
         super().__init__(constraint)
         self.constraint = constraint
+
+
+class PoolUsage(NamedTuple):
+    """A worker's database connections, for /metrics: held open, taken now, and the most it may hold."""
+
+    held: int
+    in_use: int
+    limit: int
 
 
 class AfterCommit:
@@ -127,6 +135,10 @@ class Database(Protocol):
     ) -> None:
         """Hear the messages announced on `channel` until `stop` is set, reconnecting after outages;
         `on_connect` runs after each (re)connection, to catch up on what was missed."""
+        ...
+
+    def usage(self) -> PoolUsage:
+        """The connections this worker holds, as the metrics report them."""
         ...
 
     async def close(self) -> None: ...

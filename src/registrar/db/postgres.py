@@ -29,6 +29,7 @@ from registrar.db.core import (
     EngineTransaction,
     OnConnect,
     OnMessage,
+    PoolUsage,
     Row,
     Sql,
     TransactionScopes,
@@ -271,6 +272,11 @@ class PostgresDatabase(TransactionScopes[PostgresTransaction]):
                 await conn.execute("SELECT 1", timeout=self._timeout)  # a dead connection shows only in use
         finally:
             conn.terminate()
+
+    def usage(self) -> PoolUsage:
+        """The pool's connections (not the listener's own, outside it)."""
+        held = self._pool.get_size()
+        return PoolUsage(held, held - self._pool.get_idle_size(), self._pool.get_max_size())
 
     async def close(self) -> None:
         try:

@@ -28,6 +28,7 @@ from registrar.db.core import (
     EngineTransaction,
     OnConnect,
     OnMessage,
+    PoolUsage,
     Row,
     Sql,
     TransactionScopes,
@@ -210,6 +211,12 @@ class SqliteDatabase(TransactionScopes[SqliteTransaction]):
         stop: asyncio.Event,
     ) -> None:
         """SQLite has no notifications: callers read what they need instead."""
+
+    def usage(self) -> PoolUsage:
+        """No pool: the worker holds its two connections for its whole life. The writer counts as
+        in use while a transaction has it (or waits for the write lock); reads run inline and
+        hold the reader only within one event-loop step, so it never shows as in use."""
+        return PoolUsage(held=2, in_use=int(self._one_transaction_at_a_time.locked()), limit=2)
 
     async def close(self) -> None:
         self._writer.close()

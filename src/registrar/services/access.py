@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 
+from registrar import metrics
 from registrar.db import Database
 from registrar.db.queries import keys as q
 from registrar.problems import RateLimited, Unauthorized
@@ -39,6 +40,7 @@ class Admission:
         if until is not None and (left := until - time.time()) > 0:
             raise RateLimited(math.ceil(left))
         if key is None:
+            metrics.auth_failed()
             await self.blocks.record_failure(address)
             raise Unauthorized()
         return key

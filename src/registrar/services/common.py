@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from registrar import metrics
 from registrar.db import Row
 
 audit = logging.getLogger("registrar.enrollments")
@@ -35,9 +36,11 @@ def page(rows: Sequence[Row], limit: int, item: Callable[[Row], dict[str, Any]])
 def log_enrollment_change(
     action: str, student_id: int, added: Sequence[int], removed: Sequence[int], caller: Caller
 ) -> None:
-    """One line per change, after it committed; ids only, never a name, an e-mail or a token."""
+    """One line per change, after it committed; ids only, never a name, an e-mail or a token.
+    The enrollment counters of /metrics move here too, so they count only what landed."""
     if not added and not removed:
         return
+    metrics.enrollments_changed(len(added), len(removed))
     audit.info(
         "enrollment change",
         extra={

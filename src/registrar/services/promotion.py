@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import partial
 
+from registrar import metrics
 from registrar.db import Row, Transaction
 from registrar.db.queries import waitlists as q
 from registrar.db.queries.enrollments import Why
@@ -29,4 +30,5 @@ async def fill_freed_seats(tx: Transaction, courses: Iterable[Row], caller: Call
     promoted = await q.promote(tx, waited, utc_now(), Why("waitlist", caller.request_id, caller.key_id))
     for student_id, course_id in promoted:
         tx.after_commit(partial(log_enrollment_change, "promote", student_id, [course_id], [], caller))
+    tx.after_commit(partial(metrics.waitlist_promoted, len(promoted)))
     return promoted
