@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import orjson
 
-from tests.pgcluster import free_port
+from tests.pgcluster import ThrowawayPostgres, free_port
 
 REGISTRAR = Path(sys.executable).with_name("registrar")
 START_TIMEOUT = 60.0
@@ -156,3 +156,24 @@ def serving(env: dict[str, str], cwd: Path, workers: int = 1) -> Iterator[Server
         yield server
     finally:
         server.stop()
+
+
+def new_database(engine: str, postgres: ThrowawayPostgres | None, cwd: Path, name: str) -> str:
+    """The URL of a new, empty database for a server of its own: a file in `cwd` (SQLite), or a
+    database called `name` in the test cluster."""
+    if engine == "sqlite":
+        return f"sqlite:///{cwd / 'registrar.db'}"
+    assert postgres is not None
+    return postgres.create_database(name)
+
+
+@contextlib.contextmanager
+def two_workers_on_a_new_database(
+    engine: str, postgres: ThrowawayPostgres | None, cwd: Path, name: str
+) -> Iterator[tuple[Server, int]]:
+    """`serve --workers 2` on a new database, which it migrates, and the id of the first admin key
+    it made (whose token it printed)."""
+    env = environment(new_database(engine, postgres, cwd, name))
+    with serving(env, cwd, workers=2) as server:
+        [key_line] = cli(env, cwd, "keys", "list").splitlines()
+        yield server, int(key_line.split("\t", 1)[0])

@@ -31,7 +31,7 @@ import httpx
 import pytest
 
 from tests import pgcluster
-from tests.serving import Server, cli, environment, serving
+from tests.serving import Server, two_workers_on_a_new_database
 
 pytestmark = pytest.mark.slow
 
@@ -150,15 +150,8 @@ def deployment(
 ) -> Iterator[Deployment]:
     """`serve --workers 2` on a new database, which it migrates, printing its first admin key."""
     cwd = tmp_path_factory.mktemp(f"waitlist-races-{engine}")  # empty: no .env is read
-    if engine == "sqlite":
-        url = f"sqlite:///{cwd / 'registrar.db'}"
-    else:
-        assert postgres is not None
-        url = postgres.create_database("registrar_waitlist_races")
-    env = environment(url)
-    with serving(env, cwd, workers=2) as server:
-        [key_line] = cli(env, cwd, "keys", "list").splitlines()
-        yield Deployment(server, key_id=int(key_line.split("\t", 1)[0]))
+    with two_workers_on_a_new_database(engine, postgres, cwd, "registrar_waitlist_races") as (server, key_id):
+        yield Deployment(server, key_id=key_id)
 
 
 @pytest.fixture(params=range(REPEAT), ids=lambda n: f"round{n + 1}")
