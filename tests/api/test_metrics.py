@@ -189,11 +189,27 @@ def test_durations_land_in_the_buckets_observe_would_put_them_in() -> None:
     assert counted_here("registrar_http_requests_total", **labels, status="200") == 6
 
 
-def test_waitlist_promotions_count_what_the_promotion_code_reports() -> None:
-    before = counted_here("registrar_waitlist_promotions_total")
-    metrics.waitlist_promoted()
-    metrics.waitlist_promoted(2)
-    assert counted_here("registrar_waitlist_promotions_total") == before + 3
+async def test_a_promotion_from_a_waitlist_is_counted_once_it_committed(
+    admin: httpx.AsyncClient, reader: httpx.AsyncClient
+) -> None:
+    course = (
+        await admin.post(
+            "/courses", json={"code": "PROMO", "title": "P", "capacity": 1, "waitlist_capacity": 5}
+        )
+    ).json()
+    holder, waiting = (await new_student(admin))["id"], (await new_student(admin))["id"]
+    await admin.post(f"/students/{holder}/courses", json={"course_id": course["id"]})
+    assert (
+        await admin.post(f"/students/{waiting}/waitlist", json={"course_id": course["id"]})
+    ).status_code == 201
+    before = value(await scrape(reader), "registrar_waitlist_promotions_total")
+    enrolled_before, _ = enrollment_changes(await scrape(reader))
+
+    assert (await admin.delete(f"/students/{holder}/courses/{course['id']}")).status_code == 204
+
+    after = await scrape(reader)
+    assert value(after, "registrar_waitlist_promotions_total") == before + 1
+    assert enrollment_changes(after)[0] == enrolled_before + 1
 
 
 async def test_metrics_off_means_no_route_and_nothing_recorded(settings: Settings) -> None:
