@@ -11,6 +11,7 @@ import itertools
 import os
 import signal
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,9 @@ import pytest
 
 from registrar.app import create_app
 from registrar.config import Settings
+from registrar.db.postgres import PostgresDatabase
 from registrar.migrations import runner
+from registrar.problems import ServiceUnavailable
 from registrar.services import keys
 from tests import pgcluster
 from tests.conftest import client_for, make_settings
@@ -413,6 +416,41 @@ async def test_course_row_locked_elsewhere_gives_503_and_writes_nothing(
     assert (await client.get(f"/courses/{course['id']}")).json()["enrolled"] == 0
     retried = await client.post(f"/students/{student['id']}/courses", json={"course_id": course["id"]})
     assert retried.status_code == 201, retried.text
+
+
+def terminate_backend(dsn: str, pid: int) -> None:
+    """End a server process and wait until it is gone, without letting this event loop run: a pool
+    on this loop cannot notice before its next statement that the connection is dead."""
+
+    async def terminate() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            assert await conn.fetchval("SELECT pg_terminate_backend($1, 5000)", pid)
+        finally:
+            await conn.close()
+
+    worker = threading.Thread(target=asyncio.run, args=(terminate(),))
+    worker.start()
+    worker.join()
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+async def test_a_pooled_connection_the_server_closed_gives_503_at_begin(settings: Settings) -> None:
+    """An idle pooled connection the server ended (a restart, an idle timeout, an administrator)
+    fails at BEGIN: the request gets a 503 it can retry, not a 500, and the pool heals."""
+    pool = await asyncpg.create_pool(settings.postgres_dsn, min_size=1, max_size=1)
+    try:
+        db = PostgresDatabase(pool, settings)
+        async with pool.acquire() as conn:
+            pid = await conn.fetchval("SELECT pg_backend_pid()")
+        terminate_backend(settings.postgres_dsn, pid)
+        with pytest.raises(ServiceUnavailable):
+            async with db.transaction():
+                pass
+        async with db.transaction() as tx:
+            assert await tx.conn.fetchval("SELECT pg_backend_pid()") != pid
+    finally:
+        pool.terminate()
 
 
 @pytest.mark.parametrize("impatient", ["sqlite"], indirect=True)

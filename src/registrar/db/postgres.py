@@ -206,10 +206,16 @@ class PostgresDatabase(TransactionScopes[PostgresTransaction]):
             # BEGIN itself cannot be refused: it timed out, was cancelled or lost its connection.
             # A query cancelled while PgBouncer still queues it may yet run later, so the connection
             # is closed rather than reused (PgBouncer then drops the queued query too).
-            conn.terminate()
-            await self._give_back(conn)
+            await self._discard(conn)
             raise
         return PostgresTransaction(conn)
+
+    async def _discard(self, conn: PoolConnectionProxy[Any]) -> None:
+        """Close a connection and give it back. A connection the server closed has been taken back
+        by the pool already, and the proxy refuses every call then."""
+        with contextlib.suppress(asyncpg.InterfaceError):
+            conn.terminate()
+        await self._give_back(conn)
 
     async def _commit(self, tx: PostgresTransaction) -> None:
         with translated_errors():
