@@ -65,7 +65,7 @@ def serve(
     import uvicorn
 
     from registrar.logs import configure, logging_config
-    from registrar.supervisor import Supervisor, drain_seconds, metrics_directory
+    from registrar.supervisor import Supervisor, drain_seconds, listening_address, metrics_directory
 
     settings = Settings()
     if settings.redis_url:
@@ -96,7 +96,7 @@ def serve(
         return
     config = uvicorn.Config("registrar.app:create_app", **options)
     with metrics_directory() as metrics_dir:
-        Supervisor(config, sockets=[config.bind_socket()], metrics_dir=metrics_dir).run()
+        Supervisor(config, sockets=[listening_address(host, port)], metrics_dir=metrics_dir).run()
 
 
 @app.command()
