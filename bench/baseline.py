@@ -1,9 +1,9 @@
 """The baseline: the leanest Python server we could write for the benchmark's four requests.
 
 registrar is measured as a fraction of this. It is a raw ASGI app (no framework) under uvicorn
-with uvloop and httptools; on PostgreSQL an asyncpg pool (statements prepared once per connection
-by asyncpg's statement cache, no reset query on release), on SQLite the stdlib sqlite3 module
-called inline on a WAL file; orjson; bearer tokens checked by their SHA-256 digest against the
+with uvloop and httptools, each worker listening on its own SO_REUSEPORT socket; on PostgreSQL 10
+asyncpg connections a worker, each with its statements prepared once, handed out from a free
+list; on SQLite the stdlib sqlite3 module called inline on a WAL file; orjson; bearer tokens checked by their SHA-256 digest against the
 active keys read once at start. It answers, with registrar's status codes and byte-for-byte its
 JSON (timestamps RFC 3339 with Z):
 
@@ -23,11 +23,15 @@ Usage: python bench/baseline.py --database-url URL [--port 8100] [--workers 2]
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import os
+import socket
 import sqlite3
-import uuid
+import sys
+from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,6 +40,7 @@ from urllib.parse import parse_qsl
 import asyncpg
 import orjson
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 MAX_ID = 2**63 - 1
 POOL_SIZE = 10  # registrar's default REGISTRAR_DB_POOL_SIZE, so both servers get the same connections
@@ -110,6 +115,9 @@ SQLITE_INSERT = (
 )
 
 
+PREPARED = (STUDENT_COURSES, STUDENT, ROSTER, COURSE_EXISTS, PG_LOCK_STUDENT, PG_LOCK_SEATS, PG_ENROLL)
+
+
 def sqlite_text(statement: str) -> str:
     """The same statement with SQLite's ?N parameters."""
     for n in range(9, 0, -1):
@@ -168,55 +176,120 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
 
-async def _no_reset(conn: asyncpg.Connection) -> None:
-    """Nothing to reset on release: no session state is ever left behind."""
+class Connections:
+    """A worker's PostgreSQL connections, each with its statements prepared once: a free list and
+    the requests waiting for one, first come first served. asyncpg's pool does more (timeouts,
+    resets, health) at a cost on every request that a floor does without."""
+
+    def __init__(self, prepared: list[Prepared]) -> None:
+        self.free = prepared
+        self.waiting: deque[asyncio.Future[Prepared]] = deque()
+
+    async def take(self) -> Prepared:
+        if self.free:
+            return self.free.pop()
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiting.append(waiter)
+        return await waiter
+
+    def give(self, prepared: Prepared) -> None:
+        while self.waiting:
+            waiter = self.waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(prepared)
+                return
+        self.free.append(prepared)
+
+
+@dataclass
+class Prepared:
+    """One connection and its statements, prepared once (in the order of PREPARED)."""
+
+    conn: asyncpg.Connection
+    student_courses: Any
+    student: Any
+    roster: Any
+    course_exists: Any
+    lock_student: Any
+    lock_seats: Any
+    enroll: Any
+
+    @classmethod
+    async def open(cls, url: str) -> Prepared:
+        conn = await asyncpg.connect(url)
+        return cls(conn, *[await conn.prepare(statement) for statement in PREPARED])
 
 
 class PostgresStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
+    def __init__(self, connections: Connections) -> None:
+        self.connections = connections
 
     @classmethod
     async def open(cls, url: str) -> PostgresStore:
-        pool = await asyncpg.create_pool(
-            url, min_size=POOL_SIZE, max_size=POOL_SIZE, reset=_no_reset, command_timeout=30
-        )
-        return cls(pool)
+        return cls(Connections([await Prepared.open(url) for _ in range(POOL_SIZE)]))
 
     async def keys(self) -> dict[str, str]:
-        return {r[0]: r[1] for r in await self.pool.fetch(ACTIVE_KEYS)}
+        db = await self.connections.take()
+        try:
+            return {r[0]: r[1] for r in await db.conn.fetch(ACTIVE_KEYS)}
+        finally:
+            self.connections.give(db)
 
     async def student_courses(self, student_id: int) -> list[dict[str, Any]] | None:
-        rows = await self.pool.fetch(STUDENT_COURSES, student_id)
+        db = await self.connections.take()
+        try:
+            rows = await db.student_courses.fetch(student_id)
+        finally:
+            self.connections.give(db)
         return course_list(rows) if rows else None
 
     async def enroll(self, student_id: int, course_ids: list[int]) -> Answer:
+        db = await self.connections.take()
+        try:
+            await db.conn.execute("BEGIN")
+            try:
+                answer = await self._enroll(db, student_id, course_ids)
+            except BaseException:
+                await db.conn.execute("ROLLBACK")
+                raise
+            await db.conn.execute("COMMIT")
+        finally:
+            self.connections.give(db)
+        return answer
+
+    async def _enroll(self, db: Prepared, student_id: int, course_ids: list[int]) -> Answer:
         """Lock the student, then the joining courses in id order (so concurrent requests queue
         instead of deadlocking), check, then write and answer in one statement."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            current = await conn.fetch(PG_LOCK_STUDENT, student_id)
-            if not current:
-                raise HttpError(404, "not-found")
-            joining = sorted(set(course_ids) - {r[0] for r in current})
-            if not joining:
-                return 200, course_list(await conn.fetch(STUDENT_COURSES, student_id))
-            check_seats(joining, await conn.fetch(PG_LOCK_SEATS, joining))
-            rows = await conn.fetch(PG_ENROLL, student_id, joining, datetime.now(UTC))
-        return 201, course_list(rows)
+        current = await db.lock_student.fetch(student_id)
+        if not current:
+            raise HttpError(404, "not-found")
+        joining = sorted(set(course_ids) - {r[0] for r in current})
+        if not joining:
+            return 200, course_list(await db.student_courses.fetch(student_id))
+        check_seats(joining, await db.lock_seats.fetch(joining))
+        return 201, course_list(await db.enroll.fetch(student_id, joining, datetime.now(UTC)))
 
     async def roster(self, course_id: int, after: int, limit: int) -> dict[str, Any] | None:
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(ROSTER, course_id, after, limit + 1)
-            if not rows and await conn.fetchval(COURSE_EXISTS, course_id) is None:
+        db = await self.connections.take()
+        try:
+            rows = await db.roster.fetch(course_id, after, limit + 1)
+            if not rows and await db.course_exists.fetchval(course_id) is None:
                 return None
+        finally:
+            self.connections.give(db)
         return roster_page(rows, limit)
 
     async def student(self, student_id: int) -> dict[str, Any] | None:
-        rows = await self.pool.fetch(STUDENT, student_id)
+        db = await self.connections.take()
+        try:
+            rows = await db.student.fetch(student_id)
+        finally:
+            self.connections.give(db)
         return student_body(rows) if rows else None
 
     async def close(self) -> None:
-        await self.pool.close()
+        for db in self.connections.free:
+            await db.conn.close()
 
 
 class SqliteStore:
@@ -368,7 +441,7 @@ def request_id(scope: Scope) -> bytes:
     for name, value in scope["headers"]:
         if name == b"x-request-id" and 1 <= len(value) <= 128 and all(33 <= c <= 126 for c in value):
             return bytes(value)
-    return uuid.uuid4().hex.encode()
+    return os.urandom(16).hex().encode()
 
 
 async def lifespan(receive: Receive, send: Send) -> None:
@@ -411,11 +484,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     os.environ[URL_VARIABLE] = args.database_url
-    uvicorn.run(
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # the workers import "baseline:app"
+    config = uvicorn.Config(
         "baseline:app",
-        app_dir=str(Path(__file__).resolve().parent),
-        host=args.host,
-        port=args.port,
         workers=args.workers,
         loop="uvloop",
         http="httptools",
@@ -424,6 +495,25 @@ def main() -> None:
         log_level="warning",
         server_header=False,
     )
+    Multiprocess(config, sockets=[ReusePortSocket.bound(args.host, args.port)]).run()
+
+
+class ReusePortSocket(socket.socket):
+    """Each worker listens on a socket of its own (SO_REUSEPORT), so the kernel spreads connections
+    over them, as `registrar serve` does (src/registrar/supervisor.py): the parent's socket is
+    bound but never listens, and pickles (uvicorn hands it to each worker it starts) as a new one
+    bound to the same address."""
+
+    @classmethod
+    def bound(cls, host: str, port: int) -> ReusePortSocket:
+        sock = cls(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        return sock
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return ReusePortSocket.bound, self.getsockname()[:2]
 
 
 if __name__ == "__main__":
