@@ -1,11 +1,12 @@
 """Logging: one JSON object per line on standard error, for the service and uvicorn alike,
-formatted and written by a thread of their own, off the request path."""
+the access lines formatted and written by a thread of their own, off the request path."""
 
 from __future__ import annotations
 
 import logging
 import logging.config
 import logging.handlers
+import os
 import queue
 import select
 import sys
@@ -64,18 +65,22 @@ def _frames(tb: TracebackType | None) -> str:
 
 
 class BackgroundLines(logging.handlers.QueueHandler):
-    """Hands each record to a writer thread, which formats what has queued up and writes it in
-    as few writes as it can: a request pays for its record and a put, not for the JSON and a
-    write to standard error (the access line was several % of a cheap read's CPU).
+    """Queues each record for a writer thread, which every `interval` seconds formats what has
+    queued up and writes it in as few writes as it can: a request pays for its record and a put,
+    not for the JSON and a write to standard error (the access line was several % of a cheap
+    read's CPU), and the thread wakes on a timer, not once a record.
 
     Each write is at most PIPE_BUF bytes of whole lines, so lines from several workers sharing
     one pipe never interleave. `close` (logging.shutdown runs it at exit) writes what is queued
     before it returns; a record that comes later is written at once."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.records: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
+    def __init__(self, stream: TextIO | None = None, interval: float = 0.05) -> None:
+        self.records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
         super().__init__(self.records)
         self.stream = stream or sys.stderr
+        self.fd = _fileno(self.stream)
+        self.interval = interval
+        self.stopping = threading.Event()
         self.writer: threading.Thread | None = threading.Thread(
             target=self._write_queued, name="registrar-log-writer", daemon=True
         )
@@ -94,20 +99,21 @@ class BackgroundLines(logging.handlers.QueueHandler):
     def close(self) -> None:
         with self.lock:  # type: ignore[union-attr]
             writer, self.writer = self.writer, None
-            if writer is not None:
-                self.records.put(None)
         if writer is not None:
+            self.stopping.set()
             writer.join()
         super().close()
 
     def _write_queued(self) -> None:
-        while True:
-            records = [self.records.get()]
-            while not self.records.empty():
-                records.append(self.records.get_nowait())
-            self._write(self._lines(r for r in records if r is not None))
-            if records[-1] is None:
-                return
+        while not self.stopping.wait(self.interval):
+            self._write(self._lines(self._queued()))
+        self._write(self._lines(self._queued()))
+
+    def _queued(self) -> list[logging.LogRecord]:
+        records = []
+        while not self.records.empty():
+            records.append(self.records.get_nowait())
+        return records
 
     def _lines(self, records: Iterable[logging.LogRecord]) -> list[bytes]:
         lines = []
@@ -130,10 +136,23 @@ class BackgroundLines(logging.handlers.QueueHandler):
 
     def _write_chunk(self, chunk: bytes) -> None:
         try:
-            self.stream.write(chunk.decode())
-            self.stream.flush()
+            if self.fd is None:
+                self.stream.write(chunk.decode())
+                self.stream.flush()
+                return
+            # Straight to the descriptor: the stream's buffers belong to the threads that write
+            # the other lines, a line at a time.
+            while chunk:
+                chunk = chunk[os.write(self.fd, chunk) :]
         except Exception:
             self.handleError(logging.makeLogRecord({"msg": "log write failed"}))
+
+
+def _fileno(stream: TextIO) -> int | None:
+    try:
+        return stream.fileno()
+    except (OSError, AttributeError):
+        return None
 
 
 def background_lines(stream: TextIO | None = None) -> BackgroundLines:
@@ -148,17 +167,21 @@ def background_lines(stream: TextIO | None = None) -> BackgroundLines:
 def logging_config(level: str = "INFO") -> dict[str, Any]:
     """A dictConfig for the service and uvicorn; uvicorn's own access log stays off (registrar
     writes its own, without query strings)."""
-    handler = {"()": background_lines, "formatter": "json", "stream": "ext://sys.stderr"}
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    # Access lines only: other lines (an enrollment's, an error's) are on stderr when the response
+    # that caused them goes out, and tests and operators read them at once.
+    access = {"()": background_lines, "formatter": "json", "stream": "ext://sys.stderr"}
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": JsonLines}},
-        "handlers": {"stderr": handler},
+        "handlers": {"stderr": handler, "access": access},
         "root": {"handlers": ["stderr"], "level": level.upper()},
         "loggers": {
             "uvicorn": {"handlers": [], "propagate": True},
             "uvicorn.error": {"handlers": [], "propagate": True},
             "uvicorn.access": {"handlers": [], "propagate": False, "level": "WARNING"},
+            "registrar.access": {"handlers": ["access"], "propagate": False},
             # Statements and their parameters may carry names and e-mail addresses.
             "sqlalchemy.engine": {"level": "WARNING"},
         },
