@@ -73,6 +73,7 @@ def profile(
         py_spy,
         "record",
         "--nonblocking",
+        "--gil",  # only samples where the worker holds the GIL: its CPU time, not its waiting
         "-r",
         "250",
         "-d",
