@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
 
 from registrar import __version__, metrics
@@ -32,6 +33,12 @@ DESCRIPTION = """Students, courses and who is enrolled in what.
 Every endpoint but `/healthz` and these docs needs `Authorization: Bearer <token>`: press
 **Authorize** and paste a key (`registrar keys create --role admin`). Errors are RFC 9457 problems
 (`application/problem+json`)."""
+
+
+# registrar exports no OpenTelemetry. Left on, FastAPI asks OpenTelemetry's global providers on
+# every request whether anyone listens (environment look-ups included), and if someone did, its
+# records would carry exception messages, which may quote an e-mail address or a name.
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -70,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         redirect_slashes=False,
         favicon_url=None,
+        telemetry=NO_TELEMETRY,
     )
     app.state.runtime = runtime
     modules = [students, courses, enrollments, waitlists, history, health]

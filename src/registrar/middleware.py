@@ -4,8 +4,8 @@ first checks (route, body size, authentication, role) before any handler or body
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_address
@@ -59,7 +59,8 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         given = header(scope, b"x-request-id")
-        request_id = given if given is not None and _valid_request_id(given) else uuid.uuid4().hex
+        # Else 32 random hex digits, as uuid4().hex gave, without building a UUID on every request.
+        request_id = given if given is not None and _valid_request_id(given) else os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 0
