@@ -26,8 +26,9 @@ async def course_events(tx: Transaction, course_id: int, after: int, limit: int)
 
 
 # Who was enrolled at an instant: per (student, course), the latest event at or before it, when
-# that is an `enrolled` one. On PostgreSQL DISTINCT ON walks ix_enrollment_events_course_id_
-# student_id_at in order and stops once a page is full; SQLite ranks with a window function.
+# that is an `enrolled` one. On PostgreSQL an index-only scan of ix_enrollment_events_course_id_
+# student_id_at hands DISTINCT ON the rows in its own order (course, student, at DESC, id DESC), and
+# stops once a page is full; SQLite ranks with a window function over the same index.
 _ROSTER_AS_OF = Sql(
     "SELECT l.student_id AS id, s.name, s.email, l.at AS enrolled_at FROM ("
     "SELECT DISTINCT ON (student_id) student_id, change, at FROM enrollment_events "
