@@ -302,3 +302,18 @@ async def test_as_of_for_a_student_that_does_not_exist_is_404(admin: httpx.Async
     assert_problem(response, 404, "not-found")
     response = await admin.get("/courses/999999/students", params={"as_of": "2026-01-01T00:00:00Z"})
     assert_problem(response, 404, "not-found")
+
+
+async def test_as_of_for_what_was_deleted_since_is_404_though_its_past_had_enrollments(
+    admin: httpx.AsyncClient,
+) -> None:
+    student, course = await new_student(admin), await new_course(admin)
+    await admin.post(f"/students/{student['id']}/courses", json={"course_id": course["id"]})
+    then = {"as_of": iso(datetime.now(UTC))}
+    await asyncio.sleep(0.002)
+    assert (await admin.delete(f"/students/{student['id']}/courses/{course['id']}")).status_code == 204
+    assert (await admin.delete(f"/courses/{course['id']}")).status_code == 204
+    assert (await admin.delete(f"/students/{student['id']}")).status_code == 204
+
+    assert_problem(await admin.get(f"/courses/{course['id']}/students", params=then), 404, "not-found")
+    assert_problem(await admin.get(f"/students/{student['id']}/courses", params=then), 404, "not-found")
