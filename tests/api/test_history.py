@@ -13,21 +13,12 @@ from fastapi import FastAPI
 
 from registrar.services import keys
 from registrar.services.seed import SeedPlan, seed
-from tests.helpers import assert_problem, ids, new_course, new_student
+from tests.helpers import all_pages, assert_problem, ids, new_course, new_student
 
 
 async def history(client: httpx.AsyncClient, path: str, **params: Any) -> list[dict[str, Any]]:
-    """Every event of a student or course, following the pages."""
-    events: list[dict[str, Any]] = []
-    after = 0
-    while True:
-        response = await client.get(f"{path}/history", params={"after": after, "limit": 3, **params})
-        assert response.status_code == 200, response.text
-        page = response.json()
-        events += page["items"]
-        if page["next_after"] is None:
-            return events
-        after = page["next_after"]
+    """Every event of a student or course, following small pages."""
+    return await all_pages(client, f"{path}/history", limit=3, **params)
 
 
 def changes(events: list[dict[str, Any]]) -> list[tuple[int, int, str, str]]:

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests import pgcluster
+from tests.helpers import all_pages
 from tests.oneroster.packages import CLASSES, ENROLLMENTS, USERS, manifest, write_folder
 from tests.serving import Server, environment, new_database, run, serving
 
@@ -85,19 +86,6 @@ def deployment(
     env = environment(new_database(engine, postgres, cwd, "registrar_import_races"))
     with serving(env, cwd, workers=2) as server:
         yield Deployment(server, env, cwd)
-
-
-async def all_pages(client: httpx.AsyncClient, path: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    after = 0
-    while True:
-        response = await client.get(path, params={"limit": 1000, "after": after})
-        assert response.status_code == 200, response.text
-        page = response.json()
-        items += page["items"]
-        if page["next_after"] is None:
-            return items
-        after = page["next_after"]
 
 
 async def set_up(deployment: Deployment, client: httpx.AsyncClient, tmp_path: Path) -> Race:
