@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from registrar.db.queries.history import _ROSTER_AS_OF
 from run import (
     FULL,
     QUICK,
@@ -109,12 +110,11 @@ def w5_against_w3(cluster: pgcluster.ThrowawayPostgres, work: Path, quick: bool)
     print(f"== {events:,} events ({pairs * 2:,} of churn loaded in {time.perf_counter() - started:.1f} s)")
     now = int(time.time())
     window = (now - TERM_DAYS * 86400, now)
+    # The statement the service sends, with a course and an instant in the middle of the term.
     plan = cluster.psql(
-        "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT l.student_id, s.name, s.email, l.at FROM ("
-        "SELECT DISTINCT ON (student_id) student_id, change, at FROM enrollment_events "
-        f"WHERE course_id = {data.ids.course_lo + 7} AND at <= now() - interval '40 days' AND student_id > 0 "
-        "ORDER BY student_id, at DESC, id DESC) l LEFT JOIN students s ON s.id = l.student_id "
-        "WHERE l.change = 'enrolled' ORDER BY l.student_id LIMIT 51",
+        f"PREPARE w5 AS {_ROSTER_AS_OF.postgresql}; "
+        "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "
+        f"EXECUTE w5({data.ids.course_lo + 7}, now() - interval '40 days', 0, 51)",
         "history_bench",
     )
     print("== the plan of W5's statement:\n" + plan)

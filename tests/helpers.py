@@ -40,3 +40,19 @@ def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str
 
 def ids(items: list[dict[str, Any]]) -> list[int]:
     return [item["id"] for item in items]
+
+
+async def all_pages(
+    client: httpx.AsyncClient, path: str, limit: int = 1000, **params: Any
+) -> list[dict[str, Any]]:
+    """Every item of a paged list, following `next_after` page by page."""
+    items: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        response = await client.get(path, params={"after": after, "limit": limit, **params})
+        assert response.status_code == 200, response.text
+        page = response.json()
+        items += page["items"]
+        if page["next_after"] is None:
+            return items
+        after = page["next_after"]

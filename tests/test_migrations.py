@@ -218,6 +218,9 @@ def inventory(connection: Connection) -> set[tuple[Any, ...]]:
         found.add(("primary key", table, pk.get("name"), tuple(pk["constrained_columns"])))
         for ix in inspector.get_indexes(table):
             found.add(("index", table, ix["name"], tuple(ix["column_names"]), bool(ix["unique"])))
+            order = tuple(sorted(ix.get("column_sorting", {}).items()))
+            options = tuple(sorted((k, str(v)) for k, v in ix.get("dialect_options", {}).items()))
+            found.add(("index order", table, ix["name"], order, options))
         for uq in inspector.get_unique_constraints(table):
             found.add(("unique", table, uq["name"], tuple(uq["column_names"])))
         for ck in inspector.get_check_constraints(table):
@@ -234,6 +237,11 @@ def inventory(connection: Connection) -> set[tuple[Any, ...]]:
                     (fk.get("options") or {}).get("ondelete"),
                 )
             )
+    if connection.dialect.name == "sqlite":  # whose reflection leaves out an index's sort order
+        rows = connection.exec_driver_sql(
+            "SELECT tbl_name, name, sql FROM sqlite_master WHERE type = 'index'"
+        )
+        found.update(("index sql", table, name, " ".join((sql or "").split())) for table, name, sql in rows)
     return found
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    column,
 )
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -172,7 +173,15 @@ class EnrollmentEvent(Base):
         ),
         Index("ix_enrollment_events_student_id_id", "student_id", "id"),
         Index("ix_enrollment_events_course_id_id", "course_id", "id"),
-        Index("ix_enrollment_events_course_id_student_id_at", "course_id", "student_id", "at", "id"),
+        # A roster as of an instant reads it in this order, without visiting the table (revision 0009).
+        Index(
+            "ix_enrollment_events_course_id_student_id_at",
+            "course_id",
+            "student_id",
+            column("at").desc(),
+            column("id").desc(),
+            postgresql_include=["change"],
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

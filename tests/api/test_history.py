@@ -13,21 +13,12 @@ from fastapi import FastAPI
 
 from registrar.services import keys
 from registrar.services.seed import SeedPlan, seed
-from tests.helpers import assert_problem, ids, new_course, new_student
+from tests.helpers import all_pages, assert_problem, ids, new_course, new_student
 
 
 async def history(client: httpx.AsyncClient, path: str, **params: Any) -> list[dict[str, Any]]:
-    """Every event of a student or course, following the pages."""
-    events: list[dict[str, Any]] = []
-    after = 0
-    while True:
-        response = await client.get(f"{path}/history", params={"after": after, "limit": 3, **params})
-        assert response.status_code == 200, response.text
-        page = response.json()
-        events += page["items"]
-        if page["next_after"] is None:
-            return events
-        after = page["next_after"]
+    """Every event of a student or course, following small pages."""
+    return await all_pages(client, f"{path}/history", limit=3, **params)
 
 
 def changes(events: list[dict[str, Any]]) -> list[tuple[int, int, str, str]]:
@@ -302,3 +293,18 @@ async def test_as_of_for_a_student_that_does_not_exist_is_404(admin: httpx.Async
     assert_problem(response, 404, "not-found")
     response = await admin.get("/courses/999999/students", params={"as_of": "2026-01-01T00:00:00Z"})
     assert_problem(response, 404, "not-found")
+
+
+async def test_as_of_for_what_was_deleted_since_is_404_though_its_past_had_enrollments(
+    admin: httpx.AsyncClient,
+) -> None:
+    student, course = await new_student(admin), await new_course(admin)
+    await admin.post(f"/students/{student['id']}/courses", json={"course_id": course["id"]})
+    then = {"as_of": iso(datetime.now(UTC))}
+    await asyncio.sleep(0.002)
+    assert (await admin.delete(f"/students/{student['id']}/courses/{course['id']}")).status_code == 204
+    assert (await admin.delete(f"/courses/{course['id']}")).status_code == 204
+    assert (await admin.delete(f"/students/{student['id']}")).status_code == 204
+
+    assert_problem(await admin.get(f"/courses/{course['id']}/students", params=then), 404, "not-found")
+    assert_problem(await admin.get(f"/students/{student['id']}/courses", params=then), 404, "not-found")

@@ -61,16 +61,18 @@ async def course_history(db: Database, course_id: int, after: int, limit: int) -
 async def student_courses_as_of(db: Database, student_id: int, at: datetime) -> list[dict[str, Any]]:
     """The student's courses at instant `at` (UTC, in the past), by course id."""
     async with db.connection() as conn:
-        if not await student_queries.student_exists(conn, student_id):
-            raise NotFound(f"No student with id {student_id}.")
         rows = await q.student_courses_as_of(conn, student_id, at)
+        # The rows are there only if the student is (its past outlives it); an empty answer asks.
+        if not rows and not await student_queries.student_exists(conn, student_id):
+            raise NotFound(f"No student with id {student_id}.")
     return [dict(zip(("id", "code", "title", "enrolled_at"), r, strict=True)) for r in rows]
 
 
 async def roster_as_of(db: Database, course_id: int, at: datetime, after: int, limit: int) -> dict[str, Any]:
     """A page of the course's roster at instant `at` (UTC, in the past), by student id."""
     async with db.connection() as conn:
-        if not await course_queries.course_exists(conn, course_id):
-            raise NotFound(f"No course with id {course_id}.")
         rows = await q.roster_as_of(conn, course_id, at, after, limit + 1)
+        # The rows are there only if the course is (its past outlives it); an empty page asks.
+        if not rows and not await course_queries.course_exists(conn, course_id):
+            raise NotFound(f"No course with id {course_id}.")
     return page(rows, limit, lambda r: dict(zip(("id", "name", "email", "enrolled_at"), r, strict=True)))

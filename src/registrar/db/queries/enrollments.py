@@ -27,6 +27,8 @@ async def lock_student(tx: Transaction, student_id: int) -> bool:
 # `seats` locks the courses whose seat counts may move, in ascending id order: the requested
 # ones; with $3 also every course the student is in now (a PUT or a deletion may free those); and
 # every course it waits for (a promotion, which holds only the course's lock, may enrol it).
+# The ids are gathered first and the courses found by primary key: an OR of subqueries in the WHERE
+# clause made PostgreSQL read every course to lock one.
 # What the student has is read in this statement, never in the one that locked the student: under
 # READ COMMITTED a statement that waited for a row lock sees the other rows as they were when it
 # started, so a set read together with the student's lock can miss the change of the request it
@@ -35,25 +37,25 @@ _SEATS_AND_ENROLLMENTS = Sql(
     "WITH mine AS (SELECT course_id, enrolled_at FROM student_courses WHERE student_id = $1), "
     "waits AS (SELECT course_id FROM waitlist_entries WHERE student_id = $1), "
     "seats AS (SELECT id, code, title, capacity, enrolled, waitlist_capacity, waitlisted FROM courses "
-    "WHERE id = ANY($2::bigint[]) OR ($3 AND id IN (SELECT course_id FROM mine)) "
-    "OR id IN (SELECT course_id FROM waits) ORDER BY id FOR UPDATE) "
+    "WHERE id = ANY(ARRAY(SELECT unnest($2::bigint[]) UNION SELECT course_id FROM mine WHERE $3 "
+    "UNION SELECT course_id FROM waits)) ORDER BY id FOR UPDATE) "
     "SELECT s.id, s.code, s.title, s.capacity, s.enrolled, s.waitlist_capacity, s.waitlisted, m.enrolled_at, "
     "true AS locked, s.id IN (SELECT course_id FROM waits) AS waiting "
     "FROM seats s LEFT JOIN mine m ON m.course_id = s.id "
     "UNION ALL SELECT c.id, c.code, c.title, c.capacity, c.enrolled, c.waitlist_capacity, c.waitlisted, "
     "m.enrolled_at, false, false FROM mine m JOIN courses c ON c.id = m.course_id "
-    "WHERE c.id NOT IN (SELECT id FROM seats)",
+    "WHERE m.course_id NOT IN (SELECT id FROM seats)",
     "WITH mine AS (SELECT course_id, enrolled_at FROM student_courses WHERE student_id = ?1), "
     "waits AS (SELECT course_id FROM waitlist_entries WHERE student_id = ?1), "
     "seats AS (SELECT id, code, title, capacity, enrolled, waitlist_capacity, waitlisted FROM courses "
-    "WHERE id IN (SELECT value FROM json_each(?2)) OR (?3 AND id IN (SELECT course_id FROM mine)) "
-    "OR id IN (SELECT course_id FROM waits)) "
+    "WHERE id IN (SELECT value FROM json_each(?2) UNION SELECT course_id FROM mine WHERE ?3 "
+    "UNION SELECT course_id FROM waits)) "
     "SELECT s.id, s.code, s.title, s.capacity, s.enrolled, s.waitlist_capacity, s.waitlisted, m.enrolled_at, "
     "1 AS locked, s.id IN (SELECT course_id FROM waits) AS waiting "
     "FROM seats s LEFT JOIN mine m ON m.course_id = s.id "
     "UNION ALL SELECT c.id, c.code, c.title, c.capacity, c.enrolled, c.waitlist_capacity, c.waitlisted, "
     "m.enrolled_at, 0, 0 FROM mine m JOIN courses c ON c.id = m.course_id "
-    "WHERE c.id NOT IN (SELECT id FROM seats)",
+    "WHERE m.course_id NOT IN (SELECT id FROM seats)",
 )
 
 
