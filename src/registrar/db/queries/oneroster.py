@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from registrar.db.core import Row, Sql, Transaction
@@ -200,12 +201,14 @@ _SEATS_ON_SQLITE = Sql(
 _EVENTS_ON_SQLITE = Sql(
     "SELECT 'SQLite only'",
     "INSERT INTO enrollment_events (at, student_id, course_id, change, cause) "
-    f"SELECT ?2, {_member(0)}, {_member(1)}, ?3, 'import' FROM json_each(?1) ORDER BY 2, 3",
+    f"SELECT ?2, {_member(0)}, {_member(1)}, ?3, 'import' FROM json_each(?1) ORDER BY key",
 )
 
 
 async def join_pairs(tx: Transaction, pairs: Sequence[tuple[int, int]], now: datetime) -> None:
-    """Enroll each (student, course) pair, take the seats, record the `enrolled` events."""
+    """Enroll each (student, course) pair, take the seats, record the `enrolled` events. On SQLite
+    the events go in the order of PAIRS, which the caller sorts (sorting 500,000 rows by two
+    json_extract calls in SQL took 15 s)."""
     await _move_pairs(tx, _JOIN_PAIRS, pairs, now, "enrolled")
 
 
@@ -248,14 +251,19 @@ async def forget(tx: Transaction, entity: str, source: str, sourced_ids: Sequenc
         await tx.execute(_FORGET[entity], source, list(sourced_ids))
 
 
-async def remember(tx: Transaction, entity: str, source: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Write SOURCE's mappings of ENTITY from (sourced_id, id..., modified) rows, replacing any
-    mapping of the same sourcedIds (COPY on PostgreSQL, executemany on SQLite)."""
+async def remember(
+    tx: Transaction, entity: str, source: str, rows: Sequence[tuple[Any, ...]], replacing: Sequence[str]
+) -> None:
+    """Write SOURCE's mappings of ENTITY from (sourced_id, id..., modified) rows, after removing
+    those of the sourcedIds REPLACING (the ones mapped already). COPY on PostgreSQL; on SQLite
+    executemany in sourcedId order, so that the primary key grows at its end rather than at
+    random places (GUIDs: 27 s for 500,000 rows in file order)."""
     if not rows:
         return
-    await forget(tx, entity, source, [r[0] for r in rows])
+    await forget(tx, entity, source, replacing)
     columns = ("source", "sourced_id", *_REFERENCES[entity], "modified")
-    await tx.copy_rows(MAPPINGS[entity], columns, ((source, *r) for r in rows))
+    ordered = sorted(rows, key=itemgetter(0)) if tx.dialect == "sqlite" else rows
+    await tx.copy_rows(MAPPINGS[entity], columns, ((source, *r) for r in ordered))
 
 
 _EXPORT_STUDENTS = Sql(
