@@ -96,6 +96,7 @@ async def import_package(db: Database, path: Path, options: ImportOptions) -> Ou
         outcome.errors = [*roster.errors, *plan.errors]
         outcome.warnings = [*roster.warnings, *plan.warnings]
         outcome.failure = _refusal(outcome, options)
+        roster.release_records()  # the plan holds what apply needs; the records are the largest part
         if outcome.failure is None and not options.dry_run:
             await apply(tx, plan, stored)
             outcome.applied = True
