@@ -175,6 +175,18 @@ def seed_command(
         with_database(lambda db: seed(db, plan, bar.update))
 
 
+# An import or export is a batch, not a request: one statement over 500,000 enrollments, or the
+# plan computed between two statements of its transaction, may take longer than the 30 s that
+# REGISTRAR_DB_STATEMENT_TIMEOUT allows a request by default.
+BATCH_STATEMENT_TIMEOUT = 600.0
+
+
+def _batch() -> Settings:
+    settings = Settings()
+    longer = max(settings.db_statement_timeout, BATCH_STATEMENT_TIMEOUT)
+    return settings.model_copy(update={"db_statement_timeout": longer})
+
+
 @import_app.command("oneroster")
 def import_oneroster(
     package: Annotated[Path, typer.Argument(help="A .zip, or a folder holding manifest.csv")],
@@ -197,7 +209,7 @@ def import_oneroster(
     )
     if sys.stderr.isatty():
         print(f"importing {package} ...", file=sys.stderr, flush=True)
-    outcome = with_database(lambda db: oneroster_service.import_package(db, package, options))
+    outcome = with_database(lambda db: oneroster_service.import_package(db, package, options), _batch())
     if report is not None:
         report.write_text(json.dumps(outcome.report(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     *lines, last = outcome.summary()
@@ -217,7 +229,7 @@ def export_oneroster(
     """Export every student, course and enrollment as a OneRoster 1.2 bulk package."""
     from registrar.services.oneroster.export import export_package
 
-    with_database(lambda db: export_package(db, out, source))
+    with_database(lambda db: export_package(db, out, source), _batch())
 
 
 def main() -> None:

@@ -212,9 +212,9 @@ class _Planner:
         leaving = set(self.moved)
         entity = roster.enrollments
         if entity.mode == "bulk" and entity.usable:
-            present = entity.records.keys() | entity.rejected.keys() | roster.duplicates.keys()
             for sid, mapped in stored.enrollments.items():
-                if sid not in present:
+                # Looked up in place rather than in a union of the three (500,000 ids).
+                if sid not in entity.records and sid not in entity.rejected and sid not in roster.duplicates:
                     plan.forgotten.append(sid)
                     leaving.add((mapped.student_id, mapped.course_id))
         elif entity.mode == "delta":
