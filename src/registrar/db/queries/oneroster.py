@@ -74,14 +74,19 @@ _SOURCE_CLASSES = Sql(
     "SELECT m.sourced_id, m.course_id, m.modified, c.title FROM oneroster_classes m "
     "JOIN courses c ON c.id = m.course_id WHERE m.source = $1"
 )
+# Read a page at a time (by key, after the last one read): 500,000 rows fetched at once took
+# some 120 MB as driver rows before they were turned into the import's own.
 _SOURCE_ENROLLMENTS = Sql(
-    "SELECT sourced_id, student_id, course_id, modified FROM oneroster_enrollments WHERE source = $1"
+    "SELECT sourced_id, student_id, course_id, modified FROM oneroster_enrollments "
+    "WHERE source = $1 AND sourced_id > $2 ORDER BY sourced_id LIMIT $3"
 )
 # What this source's students are enrolled in now, whoever enrolled them.
 _CURRENT_PAIRS = Sql(
     "SELECT sc.student_id, sc.course_id FROM student_courses sc "
-    "JOIN oneroster_users m ON m.student_id = sc.student_id WHERE m.source = $1"
+    "JOIN oneroster_users m ON m.student_id = sc.student_id WHERE m.source = $1 "
+    "AND (sc.student_id, sc.course_id) > ($2, $3) ORDER BY sc.student_id, sc.course_id LIMIT $4"
 )
+PAGE = 50_000
 _PAIRS_OF_STUDENTS = Sql(
     "SELECT student_id, course_id FROM student_courses WHERE student_id = ANY($1::bigint[])",
     "SELECT student_id, course_id FROM student_courses WHERE student_id IN (SELECT value FROM json_each(?1))",
@@ -102,13 +107,15 @@ async def source_classes(tx: Transaction, source: str) -> list[Row]:
     return await tx.fetch(_SOURCE_CLASSES, source)
 
 
-async def source_enrollments(tx: Transaction, source: str) -> list[Row]:
-    return await tx.fetch(_SOURCE_ENROLLMENTS, source)
+async def source_enrollments(tx: Transaction, source: str, after: str) -> list[Row]:
+    """The next PAGE of SOURCE's enrollment mappings by sourced_id, after AFTER ("" at first)."""
+    return await tx.fetch(_SOURCE_ENROLLMENTS, source, after, PAGE)
 
 
-async def current_pairs(tx: Transaction, source: str) -> list[Row]:
-    """(student_id, course_id) of every enrollment of the students SOURCE mapped."""
-    return await tx.fetch(_CURRENT_PAIRS, source)
+async def current_pairs(tx: Transaction, source: str, after: tuple[int, int]) -> list[Row]:
+    """The next PAGE of (student_id, course_id) of the enrollments of the students SOURCE
+    mapped, in that order, after AFTER ((0, 0) at first)."""
+    return await tx.fetch(_CURRENT_PAIRS, source, *after, PAGE)
 
 
 async def pairs_of_students(tx: Transaction, student_ids: Sequence[int]) -> list[Row]:

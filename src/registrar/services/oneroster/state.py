@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from registrar.db import Row, Transaction
 from registrar.db.queries import oneroster as q
 from registrar.oneroster import Roster
+
+K = TypeVar("K")
 
 
 class MappedUser(NamedTuple):
@@ -44,7 +47,8 @@ class Stored:
     @property
     def source_pairs(self) -> set[tuple[int, int]]:
         """The enrollments this source made that exist now."""
-        return {(m.student_id, m.course_id) for m in self.enrollments.values()} & self.current
+        pairs = ((m.student_id, m.course_id) for m in self.enrollments.values())
+        return {pair for pair in pairs if pair in self.current}
 
 
 def package_emails(roster: Roster) -> list[str]:
@@ -67,14 +71,27 @@ async def load(tx: Transaction, roster: Roster) -> Stored:
         stored.users[r[0]] = MappedUser(r[1], _utc(r[2]), r[3], r[4])
     for r in await q.source_classes(tx, source):
         stored.classes[r[0]] = MappedClass(r[1], _utc(r[2]), r[3])
-    for r in await q.source_enrollments(tx, source):
-        stored.enrollments[r[0]] = MappedEnrollment(r[1], r[2], _utc(r[3]))
-    stored.current = {(r[0], r[1]) for r in await q.current_pairs(tx, source)}
+    ids: dict[int, int] = {}  # one int object per id, not one per row that names it
+    async for r in _pages(lambda after: q.source_enrollments(tx, source, after), lambda r: r[0], ""):
+        student, course = ids.setdefault(r[1], r[1]), ids.setdefault(r[2], r[2])
+        stored.enrollments[r[0]] = MappedEnrollment(student, course, _utc(r[3]))
+    async for r in _pages(lambda after: q.current_pairs(tx, source, after), lambda r: (r[0], r[1]), (0, 0)):
+        stored.current.add((ids.setdefault(r[0], r[0]), ids.setdefault(r[1], r[1])))
     emailed = await q.students_by_email(tx, emails)
     stored.emails = {r["email"]: (r["id"], r["name"]) for r in emailed}
     unmapped = sorted({r["id"] for r in emailed} - {u.student_id for u in stored.users.values()})
     stored.current |= {(r[0], r[1]) for r in await q.pairs_of_students(tx, unmapped)}
     return stored
+
+
+async def _pages(
+    read: Callable[[K], Awaitable[list[Row]]], key: Callable[[Row], K], after: K
+) -> AsyncIterator[Row]:
+    """Every row of a query read a page at a time, each page after the KEY of the last row read."""
+    while rows := await read(after):
+        for row in rows:
+            yield row
+        after = key(rows[-1])
 
 
 def _utc(value: Any) -> datetime | None:
