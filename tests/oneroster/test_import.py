@@ -3,6 +3,7 @@ and the report, through the service and through the command line."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -335,3 +336,10 @@ async def test_what_this_source_has_is_read_in_pages(
     assert not again.plan.changes and again.plan.counts["enrollments"]["unchanged"] == 5
     assert dropped.plan.counts["enrollments"] == {"added": 0, "dropped": 1, "unchanged": 4}
     assert len(await enrollments(db)) == 4
+
+
+async def test_an_import_pauses_the_cycle_collector_only_while_it_runs(db: Database, tmp_path: Path) -> None:
+    await run(db, package(tmp_path, "a", **TWO))
+    await run(db, tmp_path / "missing")
+
+    assert gc.isenabled()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from registrar.db import Database
 from registrar.db.queries import oneroster as q
+from registrar.services.oneroster.batch import without_cyclic_gc
 
 SCHOOL, TERM = "registrar-school", "registrar-term"
 HEADERS = {
@@ -70,6 +71,11 @@ def _blank(header: str, **values: str) -> list[str]:
 
 async def export_package(db: Database, out: Path, source: str) -> None:
     """Write the package to OUT (a zip)."""
+    with without_cyclic_gc():
+        await _export(db, out, source)
+
+
+async def _export(db: Database, out: Path, source: str) -> None:
     async with db.transaction() as tx:  # one snapshot of all three
         students = await q.export_students(tx, source)
         courses = await q.export_courses(tx, source)
