@@ -159,13 +159,14 @@ class _Planner:
             pair = self._pair(enrollment.user_id, enrollment.class_id, line)
             if pair is None or pair in self.wanted:
                 continue
-            self.wanted.add(pair)
             if min(pair) > 0 and pair in stored.current:
+                pair = stored.current[pair]  # the stored tuple: this one is dropped
                 plan.unchanged["enrollments"] += 1
             else:
                 plan.adds.append(pair)
                 self.add_sids.append(sid)
-            before = None if mapped is None else (mapped.student_id, mapped.course_id)
+            self.wanted.add(pair)
+            before = None if mapped is None else mapped.pair
             restamped = mapped is not None and modified is not None and modified != mapped.modified
             if before != pair or restamped:
                 plan.enrollment_maps.append((sid, *pair, modified))
@@ -216,14 +217,14 @@ class _Planner:
                 # Looked up in place rather than in a union of the three (500,000 ids).
                 if sid not in entity.records and sid not in entity.rejected and sid not in roster.duplicates:
                     plan.forgotten.append(sid)
-                    leaving.add((mapped.student_id, mapped.course_id))
+                    leaving.add(mapped.pair)
         elif entity.mode == "delta":
             for sid, deletion in entity.deleted.items():
                 m = stored.enrollments.get(sid)
                 if m is not None and self._fresh(
                     ENROLLMENTS, deletion.modified, m.modified, deletion.line, sid
                 ):
-                    leaving.add((m.student_id, m.course_id))
+                    leaving.add(m.pair)
                     if deletion.modified is not None and deletion.modified != m.modified:
                         plan.enrollment_maps.append((sid, m.student_id, m.course_id, deletion.modified))
         leaving |= self._deleted_records()
@@ -256,7 +257,7 @@ class _Planner:
         if not students and not courses:
             return set()
         return {
-            (m.student_id, m.course_id)
+            m.pair
             for m in self.stored.enrollments.values()
             if m.student_id in students or m.course_id in courses
         }
