@@ -14,55 +14,16 @@ entries) and 350 per user; about half of the time is e-mail validation.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import random
 import resource
+import sys
 import tempfile
 import time
-import uuid
-import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from oneroster_package import write_package
 from registrar.oneroster import read_package
-
-MANIFEST = [("manifest.version", "1.0"), ("oneroster.version", "1.2"), ("source.systemCode", "bench")]
-MANIFEST += [(f"file.{name}", "bulk") for name in ("users", "classes", "enrollments")]
-
-
-def users(count: int) -> Iterator[list[str]]:
-    yield ["sourcedId", "status", "dateLastModified", "givenName", "familyName", "email", "role"]
-    for i in range(count):
-        yield [f"usr-{i:07d}", "", "", f"Given{i}", f"Family{i}", f"user{i}@school.example", "student"]
-
-
-def classes(count: int) -> Iterator[list[str]]:
-    yield ["sourcedId", "status", "dateLastModified", "title", "classCode", "courseSourcedId"]
-    for i in range(count):
-        yield [f"cls-{i:05d}", "", "", f"Class number {i}", f"Class {i} - A", f"crs-{i:05d}"]
-
-
-def enrollments(count: int, user_count: int, class_count: int) -> Iterator[list[str]]:
-    yield ["sourcedId", "status", "dateLastModified", "classSourcedId", "userSourcedId", "role", "primary"]
-    rng = random.Random(7)
-    for i in range(count):
-        sourced_id = str(uuid.UUID(int=rng.getrandbits(128)))
-        klass, user = f"cls-{rng.randrange(class_count):05d}", f"usr-{i % user_count:07d}"
-        yield [sourced_id, "", "", klass, user, "student", ""]
-
-
-def write_member(archive: zipfile.ZipFile, name: str, rows: Iterator[list[str]]) -> None:
-    with archive.open(name, "w") as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as text:
-        csv.writer(text, lineterminator="\r\n").writerows(rows)
-
-
-def write_package(path: Path, user_count: int, class_count: int, enrollment_count: int) -> None:
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        write_member(archive, "manifest.csv", iter([["propertyName", "value"], *map(list, MANIFEST)]))
-        write_member(archive, "users.csv", users(user_count))
-        write_member(archive, "classes.csv", classes(class_count))
-        write_member(archive, "enrollments.csv", enrollments(enrollment_count, user_count, class_count))
 
 
 def main() -> None:

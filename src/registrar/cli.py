@@ -16,12 +16,11 @@ import typer
 
 from registrar.config import Settings
 from registrar.db import Database, open_database
-from registrar.migrations import runner
-from registrar.problems import Problem
-from registrar.services import keys as key_service
 from registrar.services import oneroster as oneroster_service
-from registrar.services.seed import SeedPlan, seed
-from registrar.services.throttle import require_redis_support
+
+# Alembic, FastAPI (through registrar.problems) and the other services are imported by the
+# commands that use them: loaded up front they cost every command some 35 MB of memory, a tenth
+# of what a large OneRoster import may use.
 
 T = TypeVar("T")
 
@@ -65,6 +64,9 @@ def serve(
     import uvicorn
 
     from registrar.logs import configure, logging_config
+    from registrar.migrations import runner
+    from registrar.services import keys as key_service
+    from registrar.services.throttle import require_redis_support
     from registrar.supervisor import Supervisor, drain_seconds, listening_address, metrics_directory
 
     settings = Settings()
@@ -105,6 +107,8 @@ def migrate(
     sql: Annotated[bool, typer.Option("--sql", help="Print the SQL of the full upgrade instead")] = False,
 ) -> None:
     """Upgrade the database to the newest schema, or move it to --to REV."""
+    from registrar.migrations import runner
+
     settings = Settings()
     if sql:
         sys.stdout.write(runner.upgrade_sql(settings))
@@ -120,6 +124,8 @@ def keys_create(
     name: Annotated[str | None, typer.Option(help="A label to recognise the key by")] = None,
 ) -> None:
     """Create a key and print its token, alone, on stdout (the only time it is shown)."""
+    from registrar.services import keys as key_service
+
     token = with_database(lambda db: key_service.create_key(db, role.value, name))
     print(token)
 
@@ -135,6 +141,8 @@ def _cell(value: Any) -> str:
 @keys_app.command("list")
 def keys_list() -> None:
     """One key a line, tab-separated: id, role, name, created, revoked. Never a token."""
+    from registrar.services import keys as key_service
+
     for key in with_database(key_service.list_keys):
         print("\t".join(_cell(key[c]) for c in ("id", "role", "name", "created_at", "revoked_at")))
 
@@ -144,6 +152,8 @@ def keys_revoke(
     key_id: Annotated[int, typer.Argument(metavar="ID", help="The key's id (see keys list)")],
 ) -> None:
     """Revoke a key: every worker refuses it within a second. Revoking twice is harmless."""
+    from registrar.services import keys as key_service
+
     with_database(lambda db: key_service.revoke_key(db, key_id))
 
 
@@ -154,6 +164,8 @@ def seed_command(
     per_student: Annotated[int, typer.Option(min=0, help="Distinct new courses per new student")] = 0,
 ) -> None:
     """Add demo or benchmark data in bulk: N students, M courses, each student in K of them."""
+    from registrar.services.seed import SeedPlan, seed
+
     plan = SeedPlan(students, courses, per_student)
     plan.check()
     if not sys.stderr.isatty():
@@ -161,6 +173,18 @@ def seed_command(
         return
     with click.progressbar(length=students, label="seeding students", file=sys.stderr) as bar:
         with_database(lambda db: seed(db, plan, bar.update))
+
+
+# An import or export is a batch, not a request: one statement over 500,000 enrollments, or the
+# plan computed between two statements of its transaction, may take longer than the 30 s that
+# REGISTRAR_DB_STATEMENT_TIMEOUT allows a request by default.
+BATCH_STATEMENT_TIMEOUT = 600.0
+
+
+def _batch() -> Settings:
+    settings = Settings()
+    longer = max(settings.db_statement_timeout, BATCH_STATEMENT_TIMEOUT)
+    return settings.model_copy(update={"db_statement_timeout": longer})
 
 
 @import_app.command("oneroster")
@@ -185,7 +209,7 @@ def import_oneroster(
     )
     if sys.stderr.isatty():
         print(f"importing {package} ...", file=sys.stderr, flush=True)
-    outcome = with_database(lambda db: oneroster_service.import_package(db, package, options))
+    outcome = with_database(lambda db: oneroster_service.import_package(db, package, options), _batch())
     if report is not None:
         report.write_text(json.dumps(outcome.report(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     *lines, last = outcome.summary()
@@ -205,7 +229,7 @@ def export_oneroster(
     """Export every student, course and enrollment as a OneRoster 1.2 bulk package."""
     from registrar.services.oneroster.export import export_package
 
-    with_database(lambda db: export_package(db, out, source))
+    with_database(lambda db: export_package(db, out, source), _batch())
 
 
 def main() -> None:
@@ -219,13 +243,18 @@ def main() -> None:
         message = getattr(exc, "format_message", lambda: "")() or "a command is needed (see --help)"
         print(f"registrar: {message}".splitlines()[0], file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))
-    except Problem as exc:
-        print(f"registrar: {exc.detail}", file=sys.stderr)
-        sys.exit(1)
-    except ValueError as exc:
-        print(f"registrar: {exc}".splitlines()[0], file=sys.stderr)
-        sys.exit(1)
     except Exception as exc:
-        print(f"registrar: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+        print(_failure(exc), file=sys.stderr)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _failure(exc: Exception) -> str:
+    """The one line that says why a command failed: a Problem's detail, else the first line."""
+    from registrar.problems import Problem
+
+    if isinstance(exc, Problem):
+        return f"registrar: {exc.detail}"
+    if isinstance(exc, ValueError):
+        return f"registrar: {exc}".splitlines()[0]
+    return f"registrar: {type(exc).__name__}: {exc}".splitlines()[0]

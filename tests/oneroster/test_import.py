@@ -3,6 +3,7 @@ and the report, through the service and through the command line."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from registrar import cli
 from registrar.config import Settings
 from registrar.db import Database, Sql, open_database
+from registrar.db.queries import oneroster as oneroster_queries
 from registrar.services.oneroster import ImportOptions, Outcome, import_package
 from tests.oneroster.packages import CLASSES, ENROLLMENTS, USERS, manifest, small_package, write
 from tests.oneroster.test_reader import SAMPLES
@@ -312,3 +314,32 @@ async def test_log_lines_hold_ids_only(
     assert [(r.action, r.student_id, r.added) for r in lines] == [("import", 1, [1]), ("import", 2, [1])]  # type: ignore[attr-defined]
     text = " ".join(str(r.__dict__) for r in caplog.records)
     assert "example.edu" not in text and "Lovelace" not in text
+
+
+FIVE = {
+    "users.csv": USERS + "".join(f"u{i},,,Given{i},Family{i},user{i}@example.edu\n" for i in range(1, 4)),
+    "classes.csv": CLASSES + "c1,,,Engines,AE1\nc2,,,Looms,LO2\n",
+    "enrollments.csv": ENROLLMENTS
+    + "e5,,,c1,u1,student\ne4,,,c2,u1,student\ne3,,,c1,u2,student\ne2,,,c2,u3,student\ne1,,,c1,u3,student\n",
+}
+
+
+async def test_what_this_source_has_is_read_in_pages(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(oneroster_queries, "PAGE", 2)  # five mappings and pairs: three pages each
+    await run(db, package(tmp_path, "a", **FIVE))
+    again = await run(db, package(tmp_path, "b", **FIVE))
+    fewer = dict(FIVE, **{"enrollments.csv": FIVE["enrollments.csv"].replace("e3,,,c1,u2,student\n", "")})
+    dropped = await run(db, package(tmp_path, "c", **fewer), max_drop_percent=20)
+
+    assert not again.plan.changes and again.plan.counts["enrollments"]["unchanged"] == 5
+    assert dropped.plan.counts["enrollments"] == {"added": 0, "dropped": 1, "unchanged": 4}
+    assert len(await enrollments(db)) == 4
+
+
+async def test_an_import_pauses_the_cycle_collector_only_while_it_runs(db: Database, tmp_path: Path) -> None:
+    await run(db, package(tmp_path, "a", **TWO))
+    await run(db, tmp_path / "missing")
+
+    assert gc.isenabled()

@@ -49,6 +49,11 @@ class Roster:
         """The report's `files` member."""
         return {"users": self.users.mode, "classes": self.classes.mode, "enrollments": self.enrollments.mode}
 
+    def release_records(self) -> None:
+        """Drop the records once a plan is made from them (their diagnostics and counts stay)."""
+        for entity in (self.users, self.classes, self.enrollments):
+            entity.records.clear()
+
     def depends_on_error(self, enrollment: Enrollment) -> bool:
         """Whether --skip-invalid must leave ENROLLMENT out because its user or class row is in error."""
         return enrollment.user_id in self.users.rejected or enrollment.class_id in self.classes.rejected

@@ -18,6 +18,7 @@ from registrar.db import Database
 from registrar.oneroster import Diagnostic, Roster, read_package
 from registrar.services.oneroster import state
 from registrar.services.oneroster.apply import apply
+from registrar.services.oneroster.batch import without_cyclic_gc
 from registrar.services.oneroster.diff import make_plan
 from registrar.services.oneroster.plan import Options, Plan
 
@@ -88,6 +89,11 @@ def _where(d: Diagnostic) -> str:
 
 async def import_package(db: Database, path: Path, options: ImportOptions) -> Outcome:
     """Import a OneRoster package: plan, then apply in one transaction unless there is a reason not to."""
+    with without_cyclic_gc():
+        return await _import(db, path, options)
+
+
+async def _import(db: Database, path: Path, options: ImportOptions) -> Outcome:
     roster = read_package(path, options.source)
     async with db.transaction() as tx:
         stored = await state.load(tx, roster)
@@ -96,6 +102,7 @@ async def import_package(db: Database, path: Path, options: ImportOptions) -> Ou
         outcome.errors = [*roster.errors, *plan.errors]
         outcome.warnings = [*roster.warnings, *plan.warnings]
         outcome.failure = _refusal(outcome, options)
+        roster.release_records()  # the plan holds what apply needs; the records are the largest part
         if outcome.failure is None and not options.dry_run:
             await apply(tx, plan, stored)
             outcome.applied = True

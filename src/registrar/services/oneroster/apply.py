@@ -5,7 +5,8 @@ promotion for the seats its drops free, and one enrollment log line per student 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
+from typing import Any
 
 from registrar.db import Transaction
 from registrar.db.queries import oneroster as q
@@ -17,6 +18,17 @@ from registrar.services.promotion import fill_freed_seats
 
 def _resolve(ref: int, new_ids: Sequence[int]) -> int:
     return ref if ref > 0 else new_ids[-ref - 1]
+
+
+def _resolve_pairs(
+    pairs: list[tuple[int, int]], students: Sequence[int], courses: Sequence[int]
+) -> list[tuple[int, int]]:
+    """PAIRS with real ids, sorted. In place: the digest is taken by now, and a copy of a large
+    import's 500,000 pairs would cost some 40 MB more at the import's peak."""
+    for i, (s, c) in enumerate(pairs):
+        pairs[i] = (_resolve(s, students), _resolve(c, courses))
+    pairs.sort()
+    return pairs
 
 
 async def apply(tx: Transaction, plan: Plan, stored: Stored) -> None:
@@ -32,20 +44,27 @@ async def apply(tx: Transaction, plan: Plan, stored: Stored) -> None:
     await q.update_students(tx, plan.student_updates, now)
     await q.update_titles(tx, plan.title_updates, now)
     await q.leave_pairs(tx, plan.drops, now)
-    adds = [(_resolve(s, students), _resolve(c, courses)) for s, c in plan.adds]
+    adds = _resolve_pairs(plan.adds, students, courses)
     await q.join_pairs(tx, adds, now)
     await q.forget(tx, "enrollments", plan.source, plan.forgotten)
-    await q.remember(tx, "users", plan.source, [(u, _resolve(s, students), m) for u, s, m in plan.user_maps])
+    user_maps = [(u, _resolve(s, students), m) for u, s, m in plan.user_maps]
+    await q.remember(tx, "users", plan.source, user_maps, _mapped(user_maps, stored.users))
+    class_maps = [(k, _resolve(c, courses), m) for k, c, m in plan.class_maps]
+    await q.remember(tx, "classes", plan.source, class_maps, _mapped(class_maps, stored.classes))
+    enrollment_maps = plan.enrollment_maps
+    for i, (e, s, c, m) in enumerate(enrollment_maps):  # in place, as in _resolve_pairs
+        enrollment_maps[i] = (e, _resolve(s, students), _resolve(c, courses), m)
     await q.remember(
-        tx, "classes", plan.source, [(k, _resolve(c, courses), m) for k, c, m in plan.class_maps]
+        tx, "enrollments", plan.source, enrollment_maps, _mapped(enrollment_maps, stored.enrollments)
     )
-    enrollment_maps = [
-        (e, _resolve(s, students), _resolve(c, courses), m) for e, s, c, m in plan.enrollment_maps
-    ]
-    await q.remember(tx, "enrollments", plan.source, enrollment_maps)
     freed = sorted({course for _, course in plan.drops})
     await fill_freed_seats(tx, (stored.seats[c] for c in freed), Caller())
     tx.after_commit(lambda: _log(adds, plan.drops))
+
+
+def _mapped(rows: Sequence[tuple[Any, ...]], mappings: Container[str]) -> list[str]:
+    """The sourcedIds of ROWS this source has mapped already: their old mappings go first."""
+    return [r[0] for r in rows if r[0] in mappings]
 
 
 def _log(adds: Sequence[tuple[int, int]], drops: Sequence[tuple[int, int]]) -> None:

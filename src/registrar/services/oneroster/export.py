@@ -8,11 +8,12 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from registrar.db import Database
 from registrar.db.queries import oneroster as q
+from registrar.services.oneroster.batch import without_cyclic_gc
 
 SCHOOL, TERM = "registrar-school", "registrar-term"
 HEADERS = {
@@ -56,12 +57,11 @@ MANIFEST_FILES = (
 )
 
 
-def _csv(header: str, rows: Iterable[Sequence[str]]) -> bytes:
-    out = io.StringIO(newline="")
-    out.write(header + "\r\n")
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerows(rows)
-    return out.getvalue().encode()
+def _write(archive: zipfile.ZipFile, name: str, header: str, rows: Iterable[Sequence[str]]) -> None:
+    """One CSV member, written as ROWS come: a file is never whole in memory."""
+    with archive.open(name, "w") as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as text:
+        text.write(header + "\r\n")
+        csv.writer(text, lineterminator="\r\n").writerows(rows)
 
 
 def _blank(header: str, **values: str) -> list[str]:
@@ -71,6 +71,11 @@ def _blank(header: str, **values: str) -> list[str]:
 
 async def export_package(db: Database, out: Path, source: str) -> None:
     """Write the package to OUT (a zip)."""
+    with without_cyclic_gc():
+        await _export(db, out, source)
+
+
+async def _export(db: Database, out: Path, source: str) -> None:
     async with db.transaction() as tx:  # one snapshot of all three
         students = await q.export_students(tx, source)
         courses = await q.export_courses(tx, source)
@@ -90,7 +95,7 @@ async def export_package(db: Database, out: Path, source: str) -> None:
                 schoolYear="2099",
             )
         ],
-        "courses": [
+        "courses": (
             _blank(
                 HEADERS["courses"],
                 sourcedId=f"{class_id[r['id']]}-course",
@@ -98,8 +103,8 @@ async def export_package(db: Database, out: Path, source: str) -> None:
                 orgSourcedId=SCHOOL,
             )
             for r in courses
-        ],
-        "classes": [
+        ),
+        "classes": (
             _blank(
                 HEADERS["classes"],
                 sourcedId=class_id[r["id"]],
@@ -111,9 +116,9 @@ async def export_package(db: Database, out: Path, source: str) -> None:
                 termSourcedIds=TERM,
             )
             for r in courses
-        ],
-        "users": [_user(user_id[r["id"]], r["name"], r["email"]) for r in students],
-        "roles": [
+        ),
+        "users": (_user(user_id[r["id"]], r["name"], r["email"]) for r in students),
+        "roles": (
             _blank(
                 HEADERS["roles"],
                 sourcedId=f"{user_id[r['id']]}-role",
@@ -123,16 +128,16 @@ async def export_package(db: Database, out: Path, source: str) -> None:
                 orgSourcedId=SCHOOL,
             )
             for r in students
-        ],
+        ),
         "enrollments": _enrollments(enrollments, user_id, class_id),
     }
     manifest = [["manifest.version", "1.0"], ["oneroster.version", "1.2"]]
     manifest += [[f"file.{name}", "bulk" if name in files else "absent"] for name in MANIFEST_FILES]
     manifest += [["source.systemName", "registrar"], ["source.systemCode", source]]
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("manifest.csv", _csv("propertyName,value", manifest))
+        _write(archive, "manifest.csv", "propertyName,value", manifest)
         for name, rows in files.items():
-            archive.writestr(f"{name}.csv", _csv(HEADERS[name], rows))
+            _write(archive, f"{name}.csv", HEADERS[name], rows)
 
 
 def _user(sourced_id: str, name: str, email: str) -> list[str]:
@@ -151,22 +156,19 @@ def _user(sourced_id: str, name: str, email: str) -> list[str]:
 
 def _enrollments(
     rows: Iterable[object], user_id: dict[int, str], class_id: dict[int, str]
-) -> list[list[str]]:
-    out, seen = [], set()
+) -> Iterator[list[str]]:
+    previous = None
     for r in rows:
         student, course, sourced_id = r["student_id"], r["course_id"], r["sourced_id"]  # type: ignore[index]
-        if (student, course) in seen:
+        if (student, course) == previous:  # a pair two sourcedIds map to: rows come by pair
             continue
-        seen.add((student, course))
+        previous = (student, course)
         sid = sourced_id or f"registrar-enrollment-{student}-{course}"
-        out.append(
-            _blank(
-                HEADERS["enrollments"],
-                sourcedId=sid,
-                classSourcedId=class_id[course],
-                schoolSourcedId=SCHOOL,
-                userSourcedId=user_id[student],
-                role="student",
-            )
+        yield _blank(
+            HEADERS["enrollments"],
+            sourcedId=sid,
+            classSourcedId=class_id[course],
+            schoolSourcedId=SCHOOL,
+            userSourcedId=user_id[student],
+            role="student",
         )
-    return out

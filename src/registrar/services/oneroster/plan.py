@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,6 +18,7 @@ import orjson
 from registrar.oneroster import Diagnostic
 
 USERS, CLASSES, ENROLLMENTS = "users.csv", "classes.csv", "enrollments.csv"
+_MODULUS = 1 << 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,26 +75,30 @@ class Plan:
                     self.forgotten))  # fmt: skip
 
     def digest(self) -> str:
-        """SHA-256 over every change, each list sorted and serialised canonically: the same package
-        against the same data gives the same digest, whatever order the files list rows in."""
+        """SHA-256 over every change: per list, the count and the sum (mod 2**256) of each item's
+        SHA-256 over its canonical JSON. The sum does not depend on the order of the items, so the
+        same package against the same data gives the same digest whatever order the files list
+        rows in, and nothing is sorted or kept: a million items cost no memory."""
         sha = hashlib.sha256()
         for name, items in self._parts():
-            sha.update(name.encode() + b"\n")
-            for item in sorted(orjson.dumps(i, option=orjson.OPT_UTC_Z) for i in items):
-                sha.update(item + b"\n")
+            total, count = 0, 0
+            for item in items:
+                one = hashlib.sha256(orjson.dumps(item, option=orjson.OPT_UTC_Z)).digest()
+                total, count = (total + int.from_bytes(one)) % _MODULUS, count + 1
+            sha.update(f"{name}\n{count}\n".encode() + total.to_bytes(32))
         return sha.hexdigest()
 
-    def _parts(self) -> Iterator[tuple[str, list[Any]]]:
+    def _parts(self) -> Iterator[tuple[str, Iterable[Any]]]:
         yield "source", [self.source]
         yield "new_students", self.new_students
         yield "student_updates", self.student_updates
         yield "new_courses", self.new_courses
         yield "title_updates", self.title_updates
-        yield "adds", [self._named(s, c) for s, c in self.adds]
+        yield "adds", (self._named(s, c) for s, c in self.adds)
         yield "drops", self.drops
-        yield "user_maps", [(s, self._student(r), m) for s, r, m in self.user_maps]
-        yield "class_maps", [(s, self._course(r), m) for s, r, m in self.class_maps]
-        yield "enrollment_maps", [(e, *self._named(s, c), m) for e, s, c, m in self.enrollment_maps]
+        yield "user_maps", ((s, self._student(r), m) for s, r, m in self.user_maps)
+        yield "class_maps", ((s, self._course(r), m) for s, r, m in self.class_maps)
+        yield "enrollment_maps", ((e, *self._named(s, c), m) for e, s, c, m in self.enrollment_maps)
         yield "forgotten", self.forgotten
 
     def _student(self, ref: int) -> Any:

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from registrar.db import Row, Transaction
 from registrar.db.queries import oneroster as q
 from registrar.oneroster import Roster
+
+K = TypeVar("K")
 
 
 class MappedUser(NamedTuple):
@@ -25,10 +28,20 @@ class MappedClass(NamedTuple):
     title: str
 
 
+Pair = tuple[int, int]  # (student id, course id)
+
+
 class MappedEnrollment(NamedTuple):
-    student_id: int
-    course_id: int
+    pair: Pair  # the very tuple `Stored.current` holds for it, when it exists: one per enrollment
     modified: datetime | None
+
+    @property
+    def student_id(self) -> int:
+        return self.pair[0]
+
+    @property
+    def course_id(self) -> int:
+        return self.pair[1]
 
 
 @dataclass(slots=True)
@@ -36,7 +49,9 @@ class Stored:
     users: dict[str, MappedUser] = field(default_factory=dict)
     classes: dict[str, MappedClass] = field(default_factory=dict)
     enrollments: dict[str, MappedEnrollment] = field(default_factory=dict)
-    current: set[tuple[int, int]] = field(default_factory=set)  # enrollments of the students involved
+    # The enrollments of the students involved, each pair mapped to itself: a dict rather than a
+    # set, so that the plan can keep the one tuple of a pair rather than make another (500,000).
+    current: dict[Pair, Pair] = field(default_factory=dict)
     emails: dict[str, tuple[int, str]] = field(default_factory=dict)  # package address -> (id, name)
     codes: dict[str, Row] = field(default_factory=dict)  # taken candidate code -> locked course row
     seats: dict[int, Row] = field(default_factory=dict)  # locked course rows by id
@@ -44,7 +59,7 @@ class Stored:
     @property
     def source_pairs(self) -> set[tuple[int, int]]:
         """The enrollments this source made that exist now."""
-        return {(m.student_id, m.course_id) for m in self.enrollments.values()} & self.current
+        return {m.pair for m in self.enrollments.values() if m.pair in self.current}
 
 
 def package_emails(roster: Roster) -> list[str]:
@@ -67,14 +82,29 @@ async def load(tx: Transaction, roster: Roster) -> Stored:
         stored.users[r[0]] = MappedUser(r[1], _utc(r[2]), r[3], r[4])
     for r in await q.source_classes(tx, source):
         stored.classes[r[0]] = MappedClass(r[1], _utc(r[2]), r[3])
-    for r in await q.source_enrollments(tx, source):
-        stored.enrollments[r[0]] = MappedEnrollment(r[1], r[2], _utc(r[3]))
-    stored.current = {(r[0], r[1]) for r in await q.current_pairs(tx, source)}
+    # One int object per id and one tuple per pair, however many rows name them.
+    ids: dict[int, int] = {}
+    async for r in _pages(lambda after: q.current_pairs(tx, source, after), lambda r: (r[0], r[1]), (0, 0)):
+        pair = (ids.setdefault(r[0], r[0]), ids.setdefault(r[1], r[1]))
+        stored.current[pair] = pair
+    async for r in _pages(lambda after: q.source_enrollments(tx, source, after), lambda r: r[0], ""):
+        pair = (ids.setdefault(r[1], r[1]), ids.setdefault(r[2], r[2]))
+        stored.enrollments[r[0]] = MappedEnrollment(stored.current.get(pair, pair), _utc(r[3]))
     emailed = await q.students_by_email(tx, emails)
     stored.emails = {r["email"]: (r["id"], r["name"]) for r in emailed}
     unmapped = sorted({r["id"] for r in emailed} - {u.student_id for u in stored.users.values()})
-    stored.current |= {(r[0], r[1]) for r in await q.pairs_of_students(tx, unmapped)}
+    stored.current.update(((r[0], r[1]), (r[0], r[1])) for r in await q.pairs_of_students(tx, unmapped))
     return stored
+
+
+async def _pages(
+    read: Callable[[K], Awaitable[list[Row]]], key: Callable[[Row], K], after: K
+) -> AsyncIterator[Row]:
+    """Every row of a query read a page at a time, each page after the KEY of the last row read."""
+    while rows := await read(after):
+        for row in rows:
+            yield row
+        after = key(rows[-1])
 
 
 def _utc(value: Any) -> datetime | None:
