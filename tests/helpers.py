@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -56,3 +58,19 @@ async def all_pages(
         if page["next_after"] is None:
             return items
         after = page["next_after"]
+
+
+def refused_within_a_second(client: Any, token: str, revoke: Callable[[], object]) -> None:
+    """A key the app has just accepted (so its cache holds it) is answered 401 within 1 s of
+    `revoke`. `client` is a Starlette TestClient."""
+    headers = {"authorization": f"Bearer {token}"}
+    assert client.get("/students", headers=headers).status_code == 200  # now remembered by the cache
+    revoke()
+    revoked_at = time.monotonic()
+    while True:
+        sent = time.monotonic()
+        if (status := client.get("/students", headers=headers).status_code) != 200:
+            break
+        assert sent - revoked_at < 1.0, "a revoked key still worked 1 s after its revocation"
+        time.sleep(0.05)
+    assert status == 401
