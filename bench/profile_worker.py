@@ -1,9 +1,9 @@
-"""Where a registrar worker spends its time under W1 or W2 load on PostgreSQL, sampled with py-spy.
+"""Where a registrar worker spends its time under W1 or W2 load, sampled with py-spy.
 
     python3 -m venv /tmp/prof && /tmp/prof/bin/pip install py-spy     # not into the project's venv
-    .venv/bin/python bench/profile_worker.py --py-spy /tmp/prof/bin/py-spy W1 W2
+    .venv/bin/python bench/profile_worker.py --py-spy /tmp/prof/bin/py-spy [--engine sqlite] W1 W2
 
-Seeds the benchmark's data into a throwaway cluster, starts `registrar serve --workers 2` (access
+Seeds the benchmark's data (into a throwaway cluster by default), starts `registrar serve --workers 2` (access
 log on, the default), drives it with wrk as bench/run.py does and records one worker with py-spy
 (non-blocking, so the sampling barely slows it down; only samples where the worker holds the GIL,
 so threads and the event loop waiting for work are left out: this is where its CPU time goes).
@@ -93,12 +93,12 @@ def main() -> None:
     parser.add_argument("--py-spy", default=shutil.which("py-spy") or "/tmp/prof/bin/py-spy")
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--engine", choices=["postgresql", "sqlite"], default="postgresql")
     args = parser.parse_args()
     run.ensure_wrk()
     with tempfile.TemporaryDirectory(prefix="registrar-profile-") as tmp:
         work = Path(tmp)
-        data, cluster = run.prepare("postgresql", work)
-        assert cluster is not None
+        data, cluster = run.prepare(args.engine, work)
         try:
             spec = run.ServerSpec("registrar", tuple(args.workloads))
             url = data.fresh_copy("profiled")
@@ -106,10 +106,11 @@ def main() -> None:
                 for workload in args.workloads:
                     run.wrk(server, data, workload, 5, 1)  # warm-up
                     profile(server, data, workload, args.py_spy, args.seconds, work / f"{workload}.txt")
-                    print(f"== {workload} on PostgreSQL, one registrar worker", flush=True)
+                    print(f"== {workload} on {args.engine}, one registrar worker", flush=True)
                     print("\n".join(summarise(work / f"{workload}.txt", args.top)), flush=True)
         finally:
-            cluster.destroy()
+            if cluster is not None:
+                cluster.destroy()
 
 
 if __name__ == "__main__":

@@ -7,12 +7,18 @@ while any process writes. Writers in other processes are serialised by SQLite's 
 worker waits for it by polling between event-loop turns, never inside SQLite's busy handler,
 which would stall every other request of the worker (reads and /healthz included) until it gave
 up. Past REGISTRAR_DB_TIMEOUT the request gets a 503.
+
+Copying the write-ahead log back into the database file (a checkpoint) is not left to the commit
+that happens to fill the log, as SQLite does by default: that commit would hold up the whole
+event loop for the copy and its fsync, which cost more than the writes themselves (a W2 request
+spent twice as long). A thread of each worker does it (`Checkpointer`), off the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -38,6 +44,14 @@ from registrar.problems import ServiceUnavailable
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 FIRST_PAUSE, LONGEST_PAUSE = 0.001, 0.05  # seconds between tries for the write lock
+# Seconds between the checkpointer's rounds: each costs two fsyncs, so fewer and larger rounds
+# cost less CPU than SQLite's default of one per 1,000 pages written.
+CHECKPOINT_EVERY = 0.5
+RESTART_AT = 16384  # log frames (of a page each) from which a round also starts the log over
+# Past this many frames a commit checkpoints inline after all, as SQLite does by default at 1,000:
+# a safety net, should the checkpointer fall behind, for a log that would otherwise grow unbounded.
+INLINE_CHECKPOINT_AT = 65536
+RESTART_TRIES, RESTART_PAUSE = 100, 0.002
 
 
 def to_sqlite(value: Any) -> Any:
@@ -63,8 +77,11 @@ def connect(path: Path, timeout: float) -> sqlite3.Connection:
 
 def connect_writer(path: Path) -> sqlite3.Connection:
     """The connection for transactions: it never waits inside SQLite (busy timeout 0), since
-    `SqliteDatabase` does its waiting for the write lock on the event loop."""
-    return connect(path, timeout=0)
+    `SqliteDatabase` does its waiting for the write lock on the event loop, and leaves
+    checkpoints to the `Checkpointer`."""
+    conn = connect(path, timeout=0)
+    conn.execute(f"PRAGMA wal_autocheckpoint={INLINE_CHECKPOINT_AT}")
+    return conn
 
 
 def connect_reader(path: Path, timeout: float) -> sqlite3.Connection:
@@ -73,6 +90,51 @@ def connect_reader(path: Path, timeout: float) -> sqlite3.Connection:
     conn = connect(path, timeout)
     conn.execute("PRAGMA query_only=ON")
     return conn
+
+
+class Checkpointer:
+    """Checkpoints the write-ahead log from a thread with a connection of its own; sqlite3 lets go
+    of the GIL while SQLite copies pages and syncs, so the event loop goes on serving meanwhile.
+
+    A passive checkpoint every CHECKPOINT_EVERY seconds copies what it can without holding up
+    anyone. But SQLite starts the log over only when a checkpoint has copied all of it, and under a
+    steady stream of commits a passive one never catches up with the last; so past RESTART_AT
+    frames a RESTART checkpoint takes the write lock between two transactions, copies the few
+    frames left and lets the next writer start the log from its beginning (tried RESTART_TRIES
+    times, RESTART_PAUSE apart, while writers or readers are in the way). Writers that come
+    meanwhile poll for the write lock as they do for any other writer's. Each worker has one: when
+    two run at once, one finds the other busy and tries again next time.
+    """
+
+    def __init__(self, path: Path) -> None:
+        # Busy timeout 0: SQLite's busy handler would sleep in steps of up to 100 ms while holding
+        # the write lock and waiting for readers; `checkpoint` retries in short steps of its own.
+        self._conn = connect(path, timeout=0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(CHECKPOINT_EVERY):
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        try:
+            busy, frames, _copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if busy or frames < RESTART_AT:
+                return
+            for _ in range(RESTART_TRIES):
+                busy, _frames, _copied = self._conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                if not busy:
+                    return
+                time.sleep(RESTART_PAUSE)
+        except sqlite3.OperationalError:
+            pass  # the file gone, say: the next round tries again, and commits have the safety net
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._conn.close()
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -130,18 +192,26 @@ class SqliteDatabase(TransactionScopes[SqliteTransaction]):
     dialect: Dialect = "sqlite"
     pushes_notifications = False
 
-    def __init__(self, writer: sqlite3.Connection, reader: sqlite3.Connection, timeout: float) -> None:
+    def __init__(
+        self,
+        writer: sqlite3.Connection,
+        reader: sqlite3.Connection,
+        checkpointer: Checkpointer,
+        timeout: float,
+    ) -> None:
         super().__init__()
         self._writer = writer
         self._reader = reader
+        self._checkpointer = checkpointer
         self._timeout = timeout
         self._one_transaction_at_a_time = asyncio.Lock()
 
     @classmethod
     async def open(cls, settings: Settings) -> SqliteDatabase:
-        path = settings.sqlite_path
+        path, timeout = settings.sqlite_path, settings.db_timeout
         try:
-            return cls(connect_writer(path), connect_reader(path, settings.db_timeout), settings.db_timeout)
+            writer, reader = connect_writer(path), connect_reader(path, timeout)
+            return cls(writer, reader, Checkpointer(path), timeout)
         except sqlite3.OperationalError as exc:
             raise ServiceUnavailable() from exc
 
@@ -219,5 +289,6 @@ class SqliteDatabase(TransactionScopes[SqliteTransaction]):
         return PoolUsage(held=2, in_use=int(self._one_transaction_at_a_time.locked()), limit=2)
 
     async def close(self) -> None:
+        await asyncio.to_thread(self._checkpointer.stop)  # it may be waiting out a writer
         self._writer.close()
         self._reader.close()
