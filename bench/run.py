@@ -9,7 +9,8 @@ each server (`registrar serve --workers 2`, then bench/baseline.py) on a fresh c
 database (so what W2 wrote never reaches the next server): check the answers, then for W1-W4 a
 10 s warm-up and 3 runs of 10 s with wrk (32 connections, random ids), keeping the median. A wrong
 answer, a non-2xx response or a timeout fails the run. On PostgreSQL, W1 and W2 also run through
-PgBouncer in transaction mode (tests/pgbouncer.py), when it is installed. Loopback only.
+PgBouncer in transaction mode (tests/pgbouncer.py), when it is installed. Last, what the metrics
+cost: registrar with them on and off, W1 and W2, in turns (`bench_alternated`). Loopback only.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from tests import pgbouncer, pgcluster  # noqa: E402
 
 from checks import Checker, Ids, WrongAnswer, get  # noqa: E402
-from report import NO_METRICS, Result, ServerMemory, write_report  # noqa: E402
+from report import ALTERNATED, METRICS_ON, NO_METRICS, Result, ServerMemory, write_report  # noqa: E402
 
 BIN = Path(sys.executable).parent
 LUA = ROOT / "bench" / "wrk" / "workload.lua"
@@ -337,17 +338,52 @@ class ServerSpec:
         return env
 
 
-def servers(
-    access_log_variant: bool, metrics_variant: bool, pooler: pgbouncer.ThrowawayPgBouncer | None
-) -> list[ServerSpec]:
+def servers(access_log_variant: bool, pooler: pgbouncer.ThrowawayPgBouncer | None) -> list[ServerSpec]:
     specs = [ServerSpec("registrar", WORKLOADS), ServerSpec("baseline", WORKLOADS)]
     if access_log_variant:
         specs.append(ServerSpec("registrar, no access log", ("W1",), access_log="false"))
-    if metrics_variant:
-        specs.append(ServerSpec(NO_METRICS, ("W1", "W2"), metrics="false"))
     if pooler is not None:
         specs.append(ServerSpec("registrar, through PgBouncer", ("W1", "W2"), pooler=pooler))
     return specs
+
+
+# What the metrics cost (issue 17): two servers that differ in REGISTRAR_METRICS alone, measured
+# in alternation by `bench_alternated`, since a difference of a few per cent is smaller than what
+# other jobs on the machine change between one server's turn and the next.
+METRICS_PAIR = (ServerSpec(METRICS_ON, ("W1", "W2")), ServerSpec(NO_METRICS, ("W1", "W2"), metrics="false"))
+
+
+def bench_alternated(
+    specs: tuple[ServerSpec, ...], data: Dataset, work: Path, checker: Checker, timing: Timing
+) -> list[Result]:
+    """Servers taking turns, in rounds of one timed run each, in ABBA order (so neither is always
+    first after the other), each round on a fresh server and copy of the data; per server and
+    workload the median of its rounds."""
+    rounds = ALTERNATED if timing is FULL else 2
+    turn = Timing(warmup=max(2, timing.warmup // 2), run=timing.run, runs=1)
+    runs: dict[tuple[str, str], list[Result]] = {}
+    for n in range(rounds):
+        for spec in specs if n % 2 == 0 else reversed(specs):
+            for result in bench_server(spec, data, work, checker, turn)[0]:
+                runs.setdefault((result.server, result.workload), []).append(result)
+    return [median_of(results) for results in runs.values()]
+
+
+def median_of(results: list[Result]) -> Result:
+    first = results[0]
+    failures = [r.failure for r in results if r.failure]
+    return Result(
+        engine=first.engine,
+        server=first.server,
+        workload=first.workload,
+        rps=statistics.median(r.rps for r in results),
+        p50_ms=statistics.median(r.p50_ms for r in results),
+        p99_ms=statistics.median(r.p99_ms for r in results),
+        max_ms=max(r.max_ms for r in results),
+        rss_mib=max(r.rss_mib for r in results),
+        cpu_us=statistics.median(r.cpu_us for r in results),
+        failure=failures[0] if failures else None,
+    )
 
 
 def bench_server(
@@ -395,10 +431,12 @@ def main() -> int:
             pooler = None if cluster is None or args.no_pgbouncer else start_pooler(cluster)
             try:
                 checker = Checker()  # one per engine: each server's reads must match the first's
-                for spec in servers(not args.no_access_log_variant, not args.no_metrics_variant, pooler):
+                for spec in servers(not args.no_access_log_variant, pooler):
                     server_results, server_memory = bench_server(spec, data, work, checker, timing)
                     results += server_results
                     memory.append(server_memory)
+                if not args.no_metrics_variant:
+                    results += bench_alternated(METRICS_PAIR, data, work, checker, timing)
             finally:
                 if pooler is not None:
                     pooler.destroy()
