@@ -16,7 +16,6 @@ before them, and with one baseline for all, that is W2 now / W2 before >= 0.9.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sqlite3
 import statistics
@@ -32,9 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run
 from pgbouncer_cost import cpu_seconds, postgres_processes
+from report import record_section
 
 BEFORE = {"174dfc7^": "before the history", "5d02f6c^": "before the waitlists"}
 NOW = "now"
+W2_TARGET = (
+    "Issues 14 and 15: W2 within 10 % of its ratio to the baseline before each, that is the "
+    '"now / this, req/s" of W2 at 0.90 or more.'
+)
 
 
 @dataclass
@@ -191,10 +195,12 @@ def main() -> int:
         finally:
             if cluster:
                 cluster.destroy()
-    print(
-        f"\n{args.engine}, {args.rounds} rounds of {args.seconds} s; load average now {os.getloadavg()[0]:.2f}\n"
-    )
+    summary = f"{args.engine}, {args.rounds} rounds of {args.seconds} s, medians:"
+    print(f"\n{summary}\n")
     print(table(results, builds))
+    if not args.before and args.rounds >= 3:  # the default comparison, in full: the issues' figure
+        title = f"W1 and W2 before the history and the waitlists, {args.engine} (bench/before_after.py)"
+        record_section(title, [summary, "", table(results, builds), "", W2_TARGET])
     return 0
 
 

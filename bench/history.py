@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from registrar.db.queries.history import _ROSTER_AS_OF
+from report import record_section
 from run import (
     FULL,
     QUICK,
@@ -107,7 +108,7 @@ def w5_against_w3(cluster: pgcluster.ThrowawayPostgres, work: Path, quick: bool)
     started = time.perf_counter()
     churn(cluster, "history_bench", pairs, data.ids)
     events = int(cluster.psql("SELECT count(*) FROM enrollment_events", "history_bench"))
-    print(f"== {events:,} events ({pairs * 2:,} of churn loaded in {time.perf_counter() - started:.1f} s)")
+    say(f"== {events:,} events ({pairs * 2:,} of churn loaded in {time.perf_counter() - started:.1f} s)")
     now = int(time.time())
     window = (now - TERM_DAYS * 86400, now)
     # The statement the service sends, with a course and an instant in the middle of the term.
@@ -117,18 +118,26 @@ def w5_against_w3(cluster: pgcluster.ThrowawayPostgres, work: Path, quick: bool)
         f"EXECUTE w5({data.ids.course_lo + 7}, now() - interval '40 days', 0, 51)",
         "history_bench",
     )
-    print("== the plan of W5's statement:\n" + plan)
+    say("== the plan of W5's statement:\n" + plan.strip("\n"))
     spec = ServerSpec("registrar", ("W3", "W5"))
     timing = QUICK if quick else FULL
     with serving("registrar", spec.command(url), spec.env(url), work) as server:
         figures = {w: throughput(server, data, w, timing, window) for w in ("W3", "W5")}
     for w, f in figures.items():
-        print(f"   {w}: {f['rps']:,.0f} req/s, p50 {f['p50_ms']:.2f} ms, p99 {f['p99_ms']:.2f} ms")
+        say(f"   {w}: {f['rps']:,.0f} req/s, p50 {f['p50_ms']:.2f} ms, p99 {f['p99_ms']:.2f} ms")
     w5 = figures["W5"]
-    print(
+    say(
         f"== W5/W3 throughput {w5['rps'] / figures['W3']['rps']:.2f} (target >= 0.5); "
         f"W5 p99/p50 {w5['p99_ms'] / w5['p50_ms']:.1f} (target <= 4)"
     )
+
+
+SAID: list[str] = []  # the figures, for RESULTS.md
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+    SAID.extend(text.splitlines())
 
 
 def timed(url: str, work: Path, *args: str) -> float:
@@ -145,7 +154,7 @@ def seed_and_backfill(cluster: pgcluster.ThrowawayPostgres, work: Path, quick: b
         url, work, "seed", "--students", str(students), "--courses", str(students // 50), "--per-student", "5"
     )
     events = int(cluster.psql("SELECT count(*) FROM enrollment_events", "seed_bench"))
-    print(f"== seed {students:,} students x 5 ({events:,} events) in {seconds:.1f} s (target < 60 s at 1M)")
+    say(f"== seed {students:,} students x 5 ({events:,} events) in {seconds:.1f} s (target < 60 s at 1M)")
     cluster.psql("DROP DATABASE seed_bench WITH (FORCE)")
 
     url = cluster.create_database("backfill_bench")
@@ -158,7 +167,7 @@ def seed_and_backfill(cluster: pgcluster.ThrowawayPostgres, work: Path, quick: b
     seconds = timed(url, work, "migrate")
     events = int(cluster.psql("SELECT count(*) FROM enrollment_events", "backfill_bench"))
     assert events == enrollments, (events, enrollments)
-    print(f"== history migration over {enrollments:,} enrollments in {seconds:.1f} s (target < 30 s at 1M)")
+    say(f"== history migration over {enrollments:,} enrollments in {seconds:.1f} s (target < 30 s at 1M)")
 
 
 def main() -> int:
@@ -176,10 +185,12 @@ def main() -> int:
                 try:
                     section(cluster, Path(tmp), args.quick)
                 except SystemExit as failure:  # a failed run of one section spoils not the others
-                    print(f"== FAILED: {failure}", flush=True)
+                    say(f"== FAILED: {failure}")
                     failed = True
     finally:
         cluster.destroy()
+    if not args.quick:
+        record_section("The enrollment history, PostgreSQL (bench/history.py)", ["```", *SAID, "```"])
     return 1 if failed else 0
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "RESULTS.md"
 PACKAGES = ("fastapi", "starlette", "pydantic", "uvicorn", "uvloop", "httptools", "asyncpg", "orjson")
 # Issue 18: registrar's req/s as a fraction of the baseline's, per engine and workload, and the
 # baseline's worker CPU per request over registrar's on W1 and W2.
@@ -245,5 +246,35 @@ def write_report(
     ]
     report = "\n".join(lines)
     if output is not None:
-        output.write_text(report)
+        kept = _sections(output.read_text()) if output.exists() else {}
+        output.write_text(report + "".join(f"\n{text}" for text in kept.values()))
     return report
+
+
+# The other benchmarks (history, before and after, OneRoster) each keep a section of their own at
+# the end of RESULTS.md: "## <title>", replaced by their next full run; bench/run.py keeps them.
+
+
+def record_section(title: str, lines: list[str], path: Path = RESULTS) -> None:
+    """Put this run's figures into RESULTS.md under `## title`, replacing its last ones."""
+    heading = f"## {title}"
+    stamp = (
+        f"Written by `{Path(sys.argv[0]).name}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, registrar at "
+        f"{_run('git', '-C', str(ROOT), 'describe', '--always', '--dirty')}; load average now "
+        + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        + "."
+    )
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    sections = _sections(text)
+    head = text.split("\n## ", 1)[0].rstrip("\n") + "\n"
+    sections[heading] = "\n".join([heading, "", stamp, "", *lines, ""])
+    path.write_text(head + "".join(f"\n{section}" for section in sections.values()))
+
+
+def _sections(text: str) -> dict[str, str]:
+    """The `## ` sections of RESULTS.md by heading, in order, each with its text."""
+    sections: dict[str, str] = {}
+    for chunk in text.split("\n## ")[1:]:
+        heading = "## " + chunk.split("\n", 1)[0]
+        sections[heading] = ("## " + chunk).rstrip("\n") + "\n"
+    return sections
