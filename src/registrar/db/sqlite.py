@@ -43,7 +43,10 @@ from registrar.db.core import (
 from registrar.problems import ServiceUnavailable
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-FIRST_PAUSE, LONGEST_PAUSE = 0.001, 0.05  # seconds between tries for the write lock
+# Seconds between tries for the write lock. The longest pause is short because a writer that waits
+# for a checkpointer's RESTART (some milliseconds) would otherwise sleep on well after it ended; a
+# failed try costs microseconds, so even a wait of seconds behind a large import costs little.
+FIRST_PAUSE, LONGEST_PAUSE = 0.001, 0.01
 # Seconds between the checkpointer's rounds: each costs two fsyncs, so fewer and larger rounds
 # cost less CPU than SQLite's default of one per 1,000 pages written.
 CHECKPOINT_EVERY = 0.5
