@@ -98,11 +98,11 @@ async def _import(db: Database, path: Path, options: ImportOptions) -> Outcome:
     async with db.transaction() as tx:
         stored = await state.load(tx, roster)
         plan = make_plan(roster, stored, Options(options.adopt, options.max_drop_percent))
+        roster.release_records()  # the plan holds what it needs: the records are not needed now
         outcome = Outcome(roster, plan, plan.digest(), options.dry_run)
         outcome.errors = [*roster.errors, *plan.errors]
         outcome.warnings = [*roster.warnings, *plan.warnings]
         outcome.failure = _refusal(outcome, options)
-        roster.release_records()  # the plan holds what apply needs; the records are the largest part
         if outcome.failure is None and not options.dry_run:
             await apply(tx, plan, stored)
             outcome.applied = True

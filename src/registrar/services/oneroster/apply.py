@@ -4,6 +4,7 @@ promotion for the seats its drops free, and one enrollment log line per student 
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Container, Sequence
 from typing import Any
@@ -20,17 +21,6 @@ def _resolve(ref: int, new_ids: Sequence[int]) -> int:
     return ref if ref > 0 else new_ids[-ref - 1]
 
 
-def _resolve_pairs(
-    pairs: list[tuple[int, int]], students: Sequence[int], courses: Sequence[int]
-) -> list[tuple[int, int]]:
-    """PAIRS with real ids, sorted. In place: the digest is taken by now, and a copy of a large
-    import's 500,000 pairs would cost some 40 MB more at the import's peak."""
-    for i, (s, c) in enumerate(pairs):
-        pairs[i] = (_resolve(s, students), _resolve(c, courses))
-    pairs.sort()
-    return pairs
-
-
 async def apply(tx: Transaction, plan: Plan, stored: Stored) -> None:
     """Write PLAN. Drops go before additions, and the seats they free go to the waitlists after
     both: the capacity check counted new enrollments against the seats taken before the import."""
@@ -44,22 +34,35 @@ async def apply(tx: Transaction, plan: Plan, stored: Stored) -> None:
     await q.update_students(tx, plan.student_updates, now)
     await q.update_titles(tx, plan.title_updates, now)
     await q.leave_pairs(tx, plan.drops, now)
-    adds = _resolve_pairs(plan.adds, students, courses)
+    adds = sorted((_resolve(s, students), _resolve(c, courses)) for s, c in plan.enrollments.adds())
     await q.join_pairs(tx, adds, now)
     await q.forget(tx, "enrollments", plan.source, plan.forgotten)
-    user_maps = [(u, _resolve(s, students), m) for u, s, m in plan.user_maps]
+    user_maps = sorted((u, _resolve(s, students), m) for u, s, m in plan.user_maps)
     await q.remember(tx, "users", plan.source, user_maps, _mapped(user_maps, stored.users))
-    class_maps = [(k, _resolve(c, courses), m) for k, c, m in plan.class_maps]
+    class_maps = sorted((k, _resolve(c, courses), m) for k, c, m in plan.class_maps)
     await q.remember(tx, "classes", plan.source, class_maps, _mapped(class_maps, stored.classes))
-    enrollment_maps = plan.enrollment_maps
-    for i, (e, s, c, m) in enumerate(enrollment_maps):  # in place, as in _resolve_pairs
-        enrollment_maps[i] = (e, _resolve(s, students), _resolve(c, courses), m)
-    await q.remember(
-        tx, "enrollments", plan.source, enrollment_maps, _mapped(enrollment_maps, stored.enrollments)
-    )
+    await _remember_enrollments(tx, plan, stored, students, courses)
     freed = sorted({course for _, course in plan.drops})
     await fill_freed_seats(tx, (stored.seats[c] for c in freed), Caller())
     tx.after_commit(lambda: _log(adds, plan.drops))
+
+
+async def _remember_enrollments(
+    tx: Transaction, plan: Plan, stored: Stored, students: Sequence[int], courses: Sequence[int]
+) -> None:
+    """The enrollment mappings, in sourcedId order, made one at a time from the plan's rows rather
+    than held as a list of 500,000 tuples."""
+    enrollments, link = plan.enrollments, stored.enrollments.link
+    table = enrollments.table
+    rows = sorted(enrollments.mapped, key=table.sids.__getitem__)
+    replacing = [table.sids[row] for row in rows if link[row] >= 0] + [r[0] for r in plan.restamps]
+    made = (
+        (table.sids[row], _resolve(enrollments.students[row], students),
+         _resolve(enrollments.courses[row], courses), table.modified.get(row))
+        for row in rows
+    )  # fmt: skip
+    merged = heapq.merge(made, sorted(plan.restamps))
+    await q.remember(tx, "enrollments", plan.source, merged, replacing)
 
 
 def _mapped(rows: Sequence[tuple[Any, ...]], mappings: Container[str]) -> list[str]:
