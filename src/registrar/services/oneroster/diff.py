@@ -69,12 +69,12 @@ class _Planner:
             if mapped is not None and not self._fresh(USERS, user.modified, mapped.modified, user.line, sid):
                 continue
             owner = stored.emails.get(user.email)
-            adopting = mapped is None and self.options.adopt and owner is not None and owner[0] not in adopted
+            adopting = mapped is None and self.options.adopt and owner is not None and owner not in adopted
             if adopting and owner is not None:
-                mapped = MappedUser(owner[0], None, owner[1], user.email)
-                adopted.add(owner[0])
+                mapped = MappedUser(owner, None, stored.names[owner], user.email)
+                adopted.add(owner)
             if user.email in claimed or (
-                owner is not None and (mapped is None or owner[0] != mapped.student_id)
+                owner is not None and (mapped is None or owner != mapped.student_id)
             ):
                 message = "another student has this e-mail address"
                 plan.errors.append(Diagnostic(USERS, user.line, "email", user.email, "email-taken", message))

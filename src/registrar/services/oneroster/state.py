@@ -76,7 +76,8 @@ class Stored:
     enrollments: StoredEnrollments = field(default_factory=StoredEnrollments)
     # The enrollments of the students involved that no enrollment mapping of this source names.
     unmapped: set[Pair] = field(default_factory=set)
-    emails: dict[str, tuple[int, str]] = field(default_factory=dict)  # package address -> (id, name)
+    emails: dict[str, int] = field(default_factory=dict)  # package address -> its student's id
+    names: dict[int, str] = field(default_factory=dict)  # of those students, the ones not mapped here
     codes: dict[str, Row] = field(default_factory=dict)  # taken candidate code -> locked course row
     seats: dict[int, Row] = field(default_factory=dict)  # locked course rows by id
 
@@ -97,8 +98,7 @@ async def load(tx: Transaction, roster: Roster) -> Stored:
     seats = await q.lock_courses(tx, source, codes)
     stored = Stored(seats={r["id"]: r for r in seats})
     stored.codes = {r["code"]: r for r in seats if r["code"] in set(codes)}
-    for r in await q.source_users(tx, source):
-        stored.users[r[0]] = MappedUser(r[1], _utc(r[2]), r[3], r[4])
+    stored.users = _mapped_users(roster, await q.source_users(tx, source))
     for r in await q.source_classes(tx, source):
         stored.classes[r[0]] = MappedClass(r[1], _utc(r[2]), r[3])
     table = roster.table
@@ -108,10 +108,27 @@ async def load(tx: Transaction, roster: Roster) -> Stored:
         stored.enrollments.add(table, deleted, r)
     stored.unmapped = {(r[0], r[1]) for r in await q.unmapped_pairs(tx, source)}
     emailed = await q.students_by_email(tx, emails)
-    stored.emails = {r["email"]: (r["id"], r["name"]) for r in emailed}
-    unmapped = sorted({r["id"] for r in emailed} - {u.student_id for u in stored.users.values()})
-    stored.unmapped.update((r[0], r[1]) for r in await q.pairs_of_students(tx, unmapped))
+    mine = {u.student_id for u in stored.users.values()}
+    owners = {r["email"]: r["id"] for r in emailed}
+    stored.emails = {email: owners[email] for email in emails if email in owners}  # the package's strings
+    stored.names = {r["id"]: r["name"] for r in emailed if r["id"] not in mine}
+    stored.unmapped.update((r[0], r[1]) for r in await q.pairs_of_students(tx, sorted(stored.names)))
     return stored
+
+
+def _mapped_users(roster: Roster, rows: list[Row]) -> dict[str, MappedUser]:
+    """This source's users by sourcedId, holding the package's strings where they are equal (a
+    re-import of 100,000 users would otherwise hold each id, name and address twice)."""
+    users: dict[str, MappedUser] = {}
+    records = roster.users.records
+    for sid, student_id, modified, name, email in rows:
+        record = records.get(sid)
+        if record is not None:
+            sid = record.sourced_id
+            name = record.name if record.name == name else name
+            email = record.email if record.email == email else email
+        users[sid] = MappedUser(student_id, _utc(modified), name, email)
+    return users
 
 
 async def _pages(
