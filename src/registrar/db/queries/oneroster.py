@@ -37,10 +37,11 @@ def _member(i: int) -> str:
 # Locks, students first and then courses, each in ascending id order, as the API takes them. The
 # students are locked FOR NO KEY UPDATE: it queues the API's changes to them (which lock FOR
 # UPDATE) but not a promotion's insert of an enrollment (a key-share lock), which holds a course.
+# Counted rather than returned: a large source has 100,000 students, and only the locks matter.
 _LOCK_STUDENTS = Sql(
-    "SELECT id FROM students WHERE id IN (SELECT student_id FROM oneroster_users WHERE source = $1) "
-    "OR email = ANY($2::text[]) ORDER BY id FOR NO KEY UPDATE",
-    "SELECT id FROM students WHERE id IN (SELECT student_id FROM oneroster_users WHERE source = ?1) "
+    "SELECT count(*) FROM (SELECT id FROM students WHERE id IN (SELECT student_id FROM oneroster_users "
+    "WHERE source = $1) OR email = ANY($2::text[]) ORDER BY id FOR NO KEY UPDATE) AS locked",
+    "SELECT count(*) FROM students WHERE id IN (SELECT student_id FROM oneroster_users WHERE source = ?1) "
     "OR email IN (SELECT value FROM json_each(?2))",
 )
 _LOCK_COURSES = Sql(
@@ -55,7 +56,7 @@ _LOCK_COURSES = Sql(
 
 async def lock_students(tx: Transaction, source: str, emails: Sequence[str]) -> None:
     """Lock the students SOURCE mapped and those with these e-mail addresses, in id order."""
-    await tx.fetch(_LOCK_STUDENTS, source, list(emails))
+    await tx.fetchval(_LOCK_STUDENTS, source, list(emails))
 
 
 async def lock_courses(tx: Transaction, source: str, codes: Sequence[str]) -> list[Row]:
@@ -63,13 +64,16 @@ async def lock_courses(tx: Transaction, source: str, codes: Sequence[str]) -> li
     return await tx.fetch(_LOCK_COURSES, source, list(codes))
 
 
-_STUDENTS_BY_EMAIL = Sql(
-    "SELECT id, name, email FROM students WHERE email = ANY($1::text[])",
-    "SELECT id, name, email FROM students WHERE email IN (SELECT value FROM json_each(?1))",
+_UNMAPPED_BY_EMAIL = Sql(
+    "SELECT id, name, email FROM students WHERE email = ANY($2::text[]) "
+    "AND id NOT IN (SELECT student_id FROM oneroster_users WHERE source = $1)",
+    "SELECT id, name, email FROM students WHERE email IN (SELECT value FROM json_each(?2)) "
+    "AND id NOT IN (SELECT student_id FROM oneroster_users WHERE source = ?1)",
 )
 _SOURCE_USERS = Sql(
     "SELECT m.sourced_id, m.student_id, m.modified, s.name, s.email FROM oneroster_users m "
-    "JOIN students s ON s.id = m.student_id WHERE m.source = $1"
+    "JOIN students s ON s.id = m.student_id WHERE m.source = $1 AND m.sourced_id > $2 "
+    "ORDER BY m.sourced_id LIMIT $3"
 )
 _SOURCE_CLASSES = Sql(
     "SELECT m.sourced_id, m.course_id, m.modified, c.title FROM oneroster_classes m "
@@ -98,13 +102,15 @@ _PAIRS_OF_STUDENTS = Sql(
 )
 
 
-async def students_by_email(tx: Transaction, emails: Sequence[str]) -> list[Row]:
-    return await tx.fetch(_STUDENTS_BY_EMAIL, list(emails))
+async def unmapped_by_email(tx: Transaction, source: str, emails: Sequence[str]) -> list[Row]:
+    """id, name, email of the students with these addresses that SOURCE has not mapped."""
+    return await tx.fetch(_UNMAPPED_BY_EMAIL, source, list(emails))
 
 
-async def source_users(tx: Transaction, source: str) -> list[Row]:
-    """sourced_id, student_id, modified, name, email of every user SOURCE mapped."""
-    return await tx.fetch(_SOURCE_USERS, source)
+async def source_users(tx: Transaction, source: str, after: str) -> list[Row]:
+    """The next PAGE of the users SOURCE mapped by sourced_id, after AFTER ("" at first):
+    sourced_id, student_id, modified, name, email."""
+    return await tx.fetch(_SOURCE_USERS, source, after, PAGE)
 
 
 async def source_classes(tx: Transaction, source: str) -> list[Row]:

@@ -98,7 +98,7 @@ async def load(tx: Transaction, roster: Roster) -> Stored:
     seats = await q.lock_courses(tx, source, codes)
     stored = Stored(seats={r["id"]: r for r in seats})
     stored.codes = {r["code"]: r for r in seats if r["code"] in set(codes)}
-    stored.users = _mapped_users(roster, await q.source_users(tx, source))
+    stored.users = await _mapped_users(tx, roster)
     for r in await q.source_classes(tx, source):
         stored.classes[r[0]] = MappedClass(r[1], _utc(r[2]), r[3])
     table = roster.table
@@ -107,21 +107,24 @@ async def load(tx: Transaction, roster: Roster) -> Stored:
     async for r in _pages(lambda after: q.source_enrollments(tx, source, after), lambda r: r[0], ""):
         stored.enrollments.add(table, deleted, r)
     stored.unmapped = {(r[0], r[1]) for r in await q.unmapped_pairs(tx, source)}
-    emailed = await q.students_by_email(tx, emails)
-    mine = {u.student_id for u in stored.users.values()}
-    owners = {r["email"]: r["id"] for r in emailed}
-    stored.emails = {email: owners[email] for email in emails if email in owners}  # the package's strings
-    stored.names = {r["id"]: r["name"] for r in emailed if r["id"] not in mine}
+    # The owners of the package's addresses: this source's students (known from their mappings),
+    # and the others, read (with their names, for --adopt).
+    wanted = set(emails)
+    stored.emails = {u.email: u.student_id for u in stored.users.values() if u.email in wanted}
+    others = await q.unmapped_by_email(tx, source, emails)
+    stored.emails.update((r["email"], r["id"]) for r in others)
+    stored.names = {r["id"]: r["name"] for r in others}
     stored.unmapped.update((r[0], r[1]) for r in await q.pairs_of_students(tx, sorted(stored.names)))
     return stored
 
 
-def _mapped_users(roster: Roster, rows: list[Row]) -> dict[str, MappedUser]:
+async def _mapped_users(tx: Transaction, roster: Roster) -> dict[str, MappedUser]:
     """This source's users by sourcedId, holding the package's strings where they are equal (a
     re-import of 100,000 users would otherwise hold each id, name and address twice)."""
     users: dict[str, MappedUser] = {}
     records = roster.users.records
-    for sid, student_id, modified, name, email in rows:
+    pages = _pages(lambda after: q.source_users(tx, roster.source, after), lambda r: r[0], "")
+    async for sid, student_id, modified, name, email in pages:
         record = records.get(sid)
         if record is not None:
             sid = record.sourced_id
