@@ -6,6 +6,10 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
+import pty
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +21,7 @@ from registrar import cli
 from registrar.config import Settings
 from registrar.db import Database, Sql, open_database
 from registrar.db.queries import oneroster as oneroster_queries
-from registrar.services.oneroster import ImportOptions, Outcome, import_package
+from registrar.services.oneroster import STEPS, ImportOptions, Outcome, import_package
 from tests.oneroster.packages import CLASSES, ENROLLMENTS, USERS, manifest, small_package, write
 from tests.oneroster.test_reader import SAMPLES
 
@@ -343,3 +347,38 @@ async def test_an_import_pauses_the_cycle_collector_only_while_it_runs(db: Datab
     await run(db, tmp_path / "missing")
 
     assert gc.isenabled()
+
+
+def test_cli_without_a_terminal_writes_no_progress_bar(settings: Settings, tmp_path: Path) -> None:
+    result = invoke(settings, "import", "oneroster", str(package(tmp_path, **TWO)), "--dry-run")
+
+    assert result.exit_code == 0
+    assert "\r" not in result.stderr and "\x1b" not in result.stderr
+    assert not any(step in result.stderr for step in STEPS)
+    assert result.stderr.splitlines()[-1] == "dry run: nothing written"
+
+
+def test_cli_on_a_terminal_shows_the_steps_on_stderr(settings: Settings, tmp_path: Path) -> None:
+    path = package(tmp_path, **TWO)
+    leader, follower = pty.openpty()
+    env = {**os.environ, "REGISTRAR_DATABASE_URL": settings.database_url}
+    command = [str(Path(sys.executable).parent / "registrar"), "import", "oneroster", str(path), "--dry-run"]
+    with subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=follower) as child:
+        os.close(follower)
+        shown = _read_all(leader)
+    assert child.returncode == 0
+    assert "reading the package" in shown and "planning" in shown and "applying" not in shown
+
+
+def _read_all(fd: int) -> str:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks).decode()

@@ -10,6 +10,7 @@ set-based statements (`apply`). `export_package` writes a 1.2 bulk package (`exp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,16 +88,28 @@ def _where(d: Diagnostic) -> str:
     return ": ".join(p for p in (place, d.field, d.code) if p)
 
 
-async def import_package(db: Database, path: Path, options: ImportOptions) -> Outcome:
+# What an import tells `progress` as it starts each step (the last only when it applies).
+STEPS = ("reading the package", "reading what this source imported", "planning", "applying")
+
+
+async def import_package(
+    db: Database, path: Path, options: ImportOptions, progress: Callable[[str], None] = lambda _: None
+) -> Outcome:
     """Import a OneRoster package: plan, then apply in one transaction unless there is a reason not to."""
     with without_cyclic_gc():
-        return await _import(db, path, options)
+        return await _import(db, path, options, progress)
 
 
-async def _import(db: Database, path: Path, options: ImportOptions) -> Outcome:
+async def _import(
+    db: Database, path: Path, options: ImportOptions, progress: Callable[[str], None]
+) -> Outcome:
+    reading, loading, planning, applying = STEPS
+    progress(reading)
     roster = read_package(path, options.source)
     async with db.transaction() as tx:
+        progress(loading)
         stored = await state.load(tx, roster)
+        progress(planning)
         plan = make_plan(roster, stored, Options(options.adopt, options.max_drop_percent))
         roster.release_records()  # the plan holds what it needs: the records are not needed now
         outcome = Outcome(roster, plan, plan.digest(), options.dry_run)
@@ -104,6 +117,7 @@ async def _import(db: Database, path: Path, options: ImportOptions) -> Outcome:
         outcome.warnings = [*roster.warnings, *plan.warnings]
         outcome.failure = _refusal(outcome, options)
         if outcome.failure is None and not options.dry_run:
+            progress(applying)
             await apply(tx, plan, stored)
             outcome.applied = True
     return outcome
