@@ -26,7 +26,7 @@ class EnrollmentTable(MutableMapping[str, Enrollment]):
         self.sids: list[str] = []
         self.users: list[str] = []  # userSourcedId (interned: one string per user)
         self.classes: list[str] = []  # classSourcedId (interned)
-        self.lines = array("l")
+        self.lines = array("i")
         self.modified: dict[int, datetime] = {}  # by row, only the rows that have one (delta files)
         self._rows: dict[str, int] | None = {}
 

@@ -237,8 +237,8 @@ class _Planner:
         if full:
             for row in full:
                 rows.students[row] = rows.courses[row] = 0  # no longer wanted
-            rows.added = array("l", (row for row in rows.added if row not in full))
-            rows.mapped = array("l", (row for row in rows.mapped if row not in full))
+            rows.added = array("i", (row for row in rows.added if row not in full))
+            rows.mapped = array("i", (row for row in rows.mapped if row not in full))
 
     def drops(self) -> None:
         """Bulk absence, delta deletions of enrollments, users and classes; then the drop guard."""

@@ -45,7 +45,7 @@ class StoredEnrollments:
     courses: array[int] = field(default_factory=lambda: array("q"))
     modified: dict[int, datetime] = field(default_factory=dict)  # by stored row, those that have one
     current: bytearray = field(default_factory=bytearray)  # 1 when the pair is an enrollment now
-    link: array[int] = field(default_factory=lambda: array("l"))
+    link: array[int] = field(default_factory=lambda: array("i"))
     deleted: dict[str, int] = field(default_factory=dict)
 
     def pair(self, row: int) -> Pair:
@@ -102,7 +102,7 @@ async def load(tx: Transaction, roster: Roster) -> Stored:
     for r in await q.source_classes(tx, source):
         stored.classes[r[0]] = MappedClass(r[1], _utc(r[2]), r[3])
     table = roster.table
-    stored.enrollments.link = array("l", [-1]) * len(table)
+    stored.enrollments.link = array("i", [-1]) * len(table)
     deleted = roster.enrollments.deleted
     async for r in _pages(lambda after: q.source_enrollments(tx, source, after), lambda r: r[0], ""):
         stored.enrollments.add(table, deleted, r)
