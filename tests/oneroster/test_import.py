@@ -187,6 +187,19 @@ async def test_delta_tobedeleted_drops_and_a_stale_row_is_ignored(db: Database, 
     assert gone.plan.counts["enrollments"]["dropped"] == 1 and await enrollments(db) == []
 
 
+async def test_a_row_older_than_its_records_delta_deletion_is_stale(db: Database, tmp_path: Path) -> None:
+    day = "2026-01-0{}T00:00:00Z".format
+    users, classes = f"u1,active,{day(1)},Ada,Lovelace,ada@example.edu\n", f"c1,active,{day(1)},Engines,AE1\n"
+    await run(db, delta(tmp_path, "a", users, classes, f"e1,active,{day(1)},c1,u1,student\n"))
+    deleted = f"u1,tobedeleted,{day(3)},Ada,Lovelace,ada@example.edu\n"
+    gone = await run(db, delta(tmp_path, "b", deleted), max_drop_percent=100)
+    older = await run(db, delta(tmp_path, "c", f"u1,active,{day(2)},Ada,Byron,ada@example.edu\n"))
+
+    assert gone.applied and gone.plan.counts["enrollments"]["dropped"] == 1
+    assert [(d.file, d.line, d.code) for d in older.warnings] == [("users.csv", 2, "stale-row")]
+    assert await rows(db, "SELECT name FROM students") == [("Ada Lovelace",)]
+
+
 async def test_expect_plan_applies_only_the_digest_it_names(db: Database, tmp_path: Path) -> None:
     path = package(tmp_path, **TWO)
     dry = await run(db, path, dry_run=True)

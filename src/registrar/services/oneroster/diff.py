@@ -289,9 +289,10 @@ class _Planner:
         tobedeleted."""
         students: set[int] = set()
         courses: set[int] = set()
-        for entity, mappings, ids in (
-            (self.roster.users, self.stored.users, students),
-            (self.roster.classes, self.stored.classes, courses),
+        plan = self.plan
+        for entity, mappings, ids, maps in (
+            (self.roster.users, self.stored.users, students, plan.user_maps),
+            (self.roster.classes, self.stored.classes, courses, plan.class_maps),
         ):
             if entity.mode != "delta":
                 continue
@@ -301,6 +302,9 @@ class _Planner:
                     entity.file, deletion.modified, m.modified, deletion.line, sid
                 ):
                     ids.add(m[0])
+                    # The deletion is the row last applied for the record: an older row is stale.
+                    if deletion.modified is not None and deletion.modified != m.modified:
+                        maps.append((sid, m[0], deletion.modified))
         if not students and not courses:
             return set()
         se = self.stored.enrollments
