@@ -37,16 +37,20 @@ class ImportOptions:
 
 @dataclass(slots=True)
 class Outcome:
-    """What an import did, for the report and the summary; `failure` says why nothing was written."""
+    """What an import did, for the report and the summary; `failure` says why nothing was written.
 
-    roster: Roster
-    plan: Plan
+    Its repr leaves out the roster, the plan and the diagnostics: on its way out `asyncio.run`
+    (Python 3.11, `signal.getsignal` on its SIGINT handler) formats the repr of its main task,
+    result included, and that of a large import's plan took some 45 MB at the command's peak."""
+
+    roster: Roster = field(repr=False)
+    plan: Plan = field(repr=False)
     digest: str
     dry_run: bool
     applied: bool = False
     failure: str | None = None
-    errors: list[Diagnostic] = field(default_factory=list)
-    warnings: list[Diagnostic] = field(default_factory=list)
+    errors: list[Diagnostic] = field(default_factory=list, repr=False)
+    warnings: list[Diagnostic] = field(default_factory=list, repr=False)
 
     def report(self) -> dict[str, Any]:
         """The `--report` JSON of §9."""
