@@ -207,9 +207,7 @@ def import_oneroster(
     options = oneroster_service.ImportOptions(
         source, dry_run, expect_plan, skip_invalid, adopt, max_drop_percent, strict
     )
-    if sys.stderr.isatty():
-        print(f"importing {package} ...", file=sys.stderr, flush=True)
-    outcome = with_database(lambda db: oneroster_service.import_package(db, package, options), _batch())
+    outcome = _import_with_progress(package, options)
     if report is not None:
         report.write_text(json.dumps(outcome.report(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     *lines, last = outcome.summary()
@@ -219,6 +217,25 @@ def import_oneroster(
         print(f"registrar: {last}", file=sys.stderr)
         raise typer.Exit(1)
     print(last, file=sys.stderr)
+
+
+def _import_with_progress(
+    package: Path, options: oneroster_service.ImportOptions
+) -> oneroster_service.Outcome:
+    """Run the import, with a bar of its steps on stderr when stderr is a terminal (never in a
+    log or a pipe, where it would only be noise)."""
+    if not sys.stderr.isatty():
+        return with_database(lambda db: oneroster_service.import_package(db, package, options), _batch())
+    steps = oneroster_service.STEPS
+    with click.progressbar(length=len(steps), label="importing", file=sys.stderr) as bar:
+
+        def step(name: str) -> None:
+            bar.label = name
+            bar.update(1)
+
+        return with_database(
+            lambda db: oneroster_service.import_package(db, package, options, step), _batch()
+        )
 
 
 @export_app.command("oneroster")

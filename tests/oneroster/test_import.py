@@ -6,6 +6,10 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
+import pty
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +21,7 @@ from registrar import cli
 from registrar.config import Settings
 from registrar.db import Database, Sql, open_database
 from registrar.db.queries import oneroster as oneroster_queries
-from registrar.services.oneroster import ImportOptions, Outcome, import_package
+from registrar.services.oneroster import STEPS, ImportOptions, Outcome, import_package
 from tests.oneroster.packages import CLASSES, ENROLLMENTS, USERS, manifest, small_package, write
 from tests.oneroster.test_reader import SAMPLES
 
@@ -183,6 +187,19 @@ async def test_delta_tobedeleted_drops_and_a_stale_row_is_ignored(db: Database, 
     assert gone.plan.counts["enrollments"]["dropped"] == 1 and await enrollments(db) == []
 
 
+async def test_a_row_older_than_its_records_delta_deletion_is_stale(db: Database, tmp_path: Path) -> None:
+    day = "2026-01-0{}T00:00:00Z".format
+    users, classes = f"u1,active,{day(1)},Ada,Lovelace,ada@example.edu\n", f"c1,active,{day(1)},Engines,AE1\n"
+    await run(db, delta(tmp_path, "a", users, classes, f"e1,active,{day(1)},c1,u1,student\n"))
+    deleted = f"u1,tobedeleted,{day(3)},Ada,Lovelace,ada@example.edu\n"
+    gone = await run(db, delta(tmp_path, "b", deleted), max_drop_percent=100)
+    older = await run(db, delta(tmp_path, "c", f"u1,active,{day(2)},Ada,Byron,ada@example.edu\n"))
+
+    assert gone.applied and gone.plan.counts["enrollments"]["dropped"] == 1
+    assert [(d.file, d.line, d.code) for d in older.warnings] == [("users.csv", 2, "stale-row")]
+    assert await rows(db, "SELECT name FROM students") == [("Ada Lovelace",)]
+
+
 async def test_expect_plan_applies_only_the_digest_it_names(db: Database, tmp_path: Path) -> None:
     path = package(tmp_path, **TWO)
     dry = await run(db, path, dry_run=True)
@@ -343,3 +360,38 @@ async def test_an_import_pauses_the_cycle_collector_only_while_it_runs(db: Datab
     await run(db, tmp_path / "missing")
 
     assert gc.isenabled()
+
+
+def test_cli_without_a_terminal_writes_no_progress_bar(settings: Settings, tmp_path: Path) -> None:
+    result = invoke(settings, "import", "oneroster", str(package(tmp_path, **TWO)), "--dry-run")
+
+    assert result.exit_code == 0
+    assert "\r" not in result.stderr and "\x1b" not in result.stderr
+    assert not any(step in result.stderr for step in STEPS)
+    assert result.stderr.splitlines()[-1] == "dry run: nothing written"
+
+
+def test_cli_on_a_terminal_shows_the_steps_on_stderr(settings: Settings, tmp_path: Path) -> None:
+    path = package(tmp_path, **TWO)
+    leader, follower = pty.openpty()
+    env = {**os.environ, "REGISTRAR_DATABASE_URL": settings.database_url}
+    command = [str(Path(sys.executable).parent / "registrar"), "import", "oneroster", str(path), "--dry-run"]
+    with subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=follower) as child:
+        os.close(follower)
+        shown = _read_all(leader)
+    assert child.returncode == 0
+    assert "reading the package" in shown and "planning" in shown and "applying" not in shown
+
+
+def _read_all(fd: int) -> str:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks).decode()

@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from registrar.services.oneroster.plan import Plan
+from registrar.oneroster import Enrollment
+from registrar.oneroster.table import EnrollmentTable
+from registrar.services.oneroster.plan import EnrollmentRows, Plan
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+Map = tuple[str, int, int, datetime | None]
 
 
-def plan(**lists: Any) -> Plan:
-    return Plan("bench", **lists)
+def rows(adds: Sequence[tuple[int, int]] = (), maps: Sequence[Map] = ()) -> EnrollmentRows:
+    """The plan's enrollment rows: one package row per addition, one per mapping written."""
+    table = EnrollmentTable()
+    items = [(f"add-{i}", s, c, None) for i, (s, c) in enumerate(adds)] + list(maps)
+    for line, (sid, _, _, modified) in enumerate(items, start=2):
+        table[sid] = Enrollment(sid, "class", "user", modified, line)
+    made = EnrollmentRows.of(table)
+    for row, (_, s, c, _) in enumerate(items):
+        made.students[row], made.courses[row] = s, c
+        (made.added if row < len(adds) else made.mapped).append(row)
+    return made
+
+
+def plan(source: str = "bench", *, adds: Sequence[tuple[int, int]] = (), enrollment_maps: Sequence[Map] = (),
+         **lists: Any) -> Plan:  # fmt: skip
+    return Plan(source, enrollments=rows(adds, enrollment_maps), **lists)
 
 
 def test_the_digest_ignores_the_order_of_items() -> None:
@@ -30,7 +48,7 @@ def test_the_digest_changes_with_an_item_its_list_or_a_repeat() -> None:
         plan(drops=[(1, 2), (3, 4)]),
         plan(adds=[(1, 2), (3, 4), (3, 4)]),
         plan(adds=[(1, 2)]),
-        Plan("other", adds=[(1, 2), (3, 4)]),
+        plan("other", adds=[(1, 2), (3, 4)]),
     ]
 
     digests = {base.digest(), *(other.digest() for other in others)}

@@ -1,9 +1,10 @@
 """OneRoster CSV import and export (CONTRACT §9): the reading half.
 
 Here: opening a package safely (`package`), its manifest (`manifest`), streaming its CSV files
-(`reader`), the typed records rows become (`records`, `entities`) and the diagnostics found on the
-way (`diagnostics`). `read_package(path, source)` returns a `Roster`: per entity (users, classes,
-enrollments) the records keyed by sourcedId, the rows marked tobedeleted, the rows in error, and
+(`reader`), the typed records rows become (`records`, `entities`; the enrollments as columns,
+`table`) and the diagnostics found on the way (`diagnostics`). `read_package(path, source)` returns
+a `Roster`: per entity (users, classes, enrollments) the records keyed by sourcedId, the rows
+marked tobedeleted, the rows in error, and
 the file modes, version, source name, warnings, errors and skipped counts. Nothing here touches
 the database, and nothing here logs.
 

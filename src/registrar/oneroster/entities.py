@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -61,7 +61,7 @@ class Entity(Generic[R]):
 
     file: str
     mode: Mode = "absent"
-    records: dict[str, R] = field(default_factory=dict)
+    records: MutableMapping[str, R] = field(default_factory=dict)
     deleted: dict[str, Deletion] = field(default_factory=dict)
     rejected: dict[str, Diagnostic] = field(default_factory=dict)
     usable: bool = True
@@ -131,7 +131,9 @@ def build_course(sheet: Sheet, row: Row, sourced_id: str, modified: datetime | N
 class EnrollmentRows:
     """Builds enrollments, knowing which users and classes the package marks tobedeleted."""
 
-    def __init__(self, users: Entity[Student], classes: Entity[Course], kept: dict[str, Enrollment]) -> None:
+    def __init__(
+        self, users: Entity[Student], classes: Entity[Course], kept: MutableMapping[str, Enrollment]
+    ) -> None:
         self.deleted_users = users.deleted
         self.deleted_classes = classes.deleted
         self.kept = kept

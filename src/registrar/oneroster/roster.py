@@ -22,6 +22,7 @@ from registrar.oneroster.entities import (
 from registrar.oneroster.manifest import Manifest, Mode, Version, check_files, read_manifest
 from registrar.oneroster.package import Package, open_package
 from registrar.oneroster.records import Course, Enrollment, Student
+from registrar.oneroster.table import EnrollmentTable
 
 DEFAULT_SOURCE = "oneroster"
 
@@ -35,7 +36,9 @@ class Roster:
     version: Version | None = None
     users: Entity[Student] = field(default_factory=lambda: Entity("users.csv"))
     classes: Entity[Course] = field(default_factory=lambda: Entity("classes.csv"))
-    enrollments: Entity[Enrollment] = field(default_factory=lambda: Entity("enrollments.csv"))
+    enrollments: Entity[Enrollment] = field(
+        default_factory=lambda: Entity("enrollments.csv", records=EnrollmentTable())
+    )
     # User rows in error whose user has no student enrollment in this package: an error only if
     # this source already mapped the user (then it is a student); otherwise the user is skipped.
     pending: dict[str, Diagnostic] = field(default_factory=dict)
@@ -49,10 +52,18 @@ class Roster:
         """The report's `files` member."""
         return {"users": self.users.mode, "classes": self.classes.mode, "enrollments": self.enrollments.mode}
 
+    @property
+    def table(self) -> EnrollmentTable:
+        """The enrollment records as columns (what `enrollments.records` is)."""
+        assert isinstance(self.enrollments.records, EnrollmentTable)
+        return self.enrollments.records
+
     def release_records(self) -> None:
-        """Drop the records once a plan is made from them (their diagnostics and counts stay)."""
-        for entity in (self.users, self.classes, self.enrollments):
+        """Drop the user and class records once a plan is made from them (their diagnostics and
+        counts stay). The enrollment table stays, the plan refers to its rows, but not its index."""
+        for entity in (self.users, self.classes):
             entity.records.clear()
+        self.table.drop_index()
 
     def depends_on_error(self, enrollment: Enrollment) -> bool:
         """Whether --skip-invalid must leave ENROLLMENT out because its user or class row is in error."""
@@ -110,7 +121,7 @@ def _defer_non_students(roster: Roster, errors: list[Diagnostic]) -> list[Diagno
     user a student only if this source mapped them, which only the plan can tell."""
     if not roster.enrollments.usable:  # who is a student here is unknown: every error stands
         return errors
-    students = {enrollment.user_id for enrollment in roster.enrollments.records.values()}
+    students = set(roster.table.users)
     roster.pending = {sid: d for sid, d in roster.users.rejected.items() if sid not in students}
     deferred = set(roster.pending.values())
     return [diagnostic for diagnostic in errors if diagnostic not in deferred]

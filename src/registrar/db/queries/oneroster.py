@@ -8,9 +8,10 @@ trip whatever the number of rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from operator import itemgetter
+from itertools import islice
 from typing import Any
 
 from registrar.db.core import Row, Sql, Transaction
@@ -36,10 +37,11 @@ def _member(i: int) -> str:
 # Locks, students first and then courses, each in ascending id order, as the API takes them. The
 # students are locked FOR NO KEY UPDATE: it queues the API's changes to them (which lock FOR
 # UPDATE) but not a promotion's insert of an enrollment (a key-share lock), which holds a course.
+# Counted rather than returned: a large source has 100,000 students, and only the locks matter.
 _LOCK_STUDENTS = Sql(
-    "SELECT id FROM students WHERE id IN (SELECT student_id FROM oneroster_users WHERE source = $1) "
-    "OR email = ANY($2::text[]) ORDER BY id FOR NO KEY UPDATE",
-    "SELECT id FROM students WHERE id IN (SELECT student_id FROM oneroster_users WHERE source = ?1) "
+    "SELECT count(*) FROM (SELECT id FROM students WHERE id IN (SELECT student_id FROM oneroster_users "
+    "WHERE source = $1) OR email = ANY($2::text[]) ORDER BY id FOR NO KEY UPDATE) AS locked",
+    "SELECT count(*) FROM students WHERE id IN (SELECT student_id FROM oneroster_users WHERE source = ?1) "
     "OR email IN (SELECT value FROM json_each(?2))",
 )
 _LOCK_COURSES = Sql(
@@ -54,7 +56,7 @@ _LOCK_COURSES = Sql(
 
 async def lock_students(tx: Transaction, source: str, emails: Sequence[str]) -> None:
     """Lock the students SOURCE mapped and those with these e-mail addresses, in id order."""
-    await tx.fetch(_LOCK_STUDENTS, source, list(emails))
+    await tx.fetchval(_LOCK_STUDENTS, source, list(emails))
 
 
 async def lock_courses(tx: Transaction, source: str, codes: Sequence[str]) -> list[Row]:
@@ -62,44 +64,53 @@ async def lock_courses(tx: Transaction, source: str, codes: Sequence[str]) -> li
     return await tx.fetch(_LOCK_COURSES, source, list(codes))
 
 
-_STUDENTS_BY_EMAIL = Sql(
-    "SELECT id, name, email FROM students WHERE email = ANY($1::text[])",
-    "SELECT id, name, email FROM students WHERE email IN (SELECT value FROM json_each(?1))",
+_UNMAPPED_BY_EMAIL = Sql(
+    "SELECT id, name, email FROM students WHERE email = ANY($2::text[]) "
+    "AND id NOT IN (SELECT student_id FROM oneroster_users WHERE source = $1)",
+    "SELECT id, name, email FROM students WHERE email IN (SELECT value FROM json_each(?2)) "
+    "AND id NOT IN (SELECT student_id FROM oneroster_users WHERE source = ?1)",
 )
 _SOURCE_USERS = Sql(
     "SELECT m.sourced_id, m.student_id, m.modified, s.name, s.email FROM oneroster_users m "
-    "JOIN students s ON s.id = m.student_id WHERE m.source = $1"
+    "JOIN students s ON s.id = m.student_id WHERE m.source = $1 AND m.sourced_id > $2 "
+    "ORDER BY m.sourced_id LIMIT $3"
 )
 _SOURCE_CLASSES = Sql(
     "SELECT m.sourced_id, m.course_id, m.modified, c.title FROM oneroster_classes m "
     "JOIN courses c ON c.id = m.course_id WHERE m.source = $1"
 )
 # Read a page at a time (by key, after the last one read): 500,000 rows fetched at once took
-# some 120 MB as driver rows before they were turned into the import's own.
+# some 120 MB as driver rows before they were turned into the import's own, 50,000 some 15 MB. `current`: whether
+# the pair is an enrollment now (a drop or a student's own change may have ended it).
 _SOURCE_ENROLLMENTS = Sql(
-    "SELECT sourced_id, student_id, course_id, modified FROM oneroster_enrollments "
-    "WHERE source = $1 AND sourced_id > $2 ORDER BY sourced_id LIMIT $3"
+    "SELECT m.sourced_id, m.student_id, m.course_id, m.modified, EXISTS (SELECT 1 FROM student_courses sc "
+    "WHERE sc.student_id = m.student_id AND sc.course_id = m.course_id) AS current "
+    "FROM oneroster_enrollments m WHERE m.source = $1 AND m.sourced_id > $2 ORDER BY m.sourced_id LIMIT $3"
 )
-# What this source's students are enrolled in now, whoever enrolled them.
-_CURRENT_PAIRS = Sql(
+# The enrollments of this source's students that no enrollment mapping of this source names:
+# the ones the API (or another source) made. Few, unlike the mapped ones, which are read above.
+_UNMAPPED_PAIRS = Sql(
     "SELECT sc.student_id, sc.course_id FROM student_courses sc "
     "JOIN oneroster_users m ON m.student_id = sc.student_id WHERE m.source = $1 "
-    "AND (sc.student_id, sc.course_id) > ($2, $3) ORDER BY sc.student_id, sc.course_id LIMIT $4"
+    "AND NOT EXISTS (SELECT 1 FROM oneroster_enrollments e WHERE e.source = $1 "
+    "AND e.student_id = sc.student_id AND e.course_id = sc.course_id)"
 )
-PAGE = 50_000
+PAGE = 10_000
 _PAIRS_OF_STUDENTS = Sql(
     "SELECT student_id, course_id FROM student_courses WHERE student_id = ANY($1::bigint[])",
     "SELECT student_id, course_id FROM student_courses WHERE student_id IN (SELECT value FROM json_each(?1))",
 )
 
 
-async def students_by_email(tx: Transaction, emails: Sequence[str]) -> list[Row]:
-    return await tx.fetch(_STUDENTS_BY_EMAIL, list(emails))
+async def unmapped_by_email(tx: Transaction, source: str, emails: Sequence[str]) -> list[Row]:
+    """id, name, email of the students with these addresses that SOURCE has not mapped."""
+    return await tx.fetch(_UNMAPPED_BY_EMAIL, source, list(emails))
 
 
-async def source_users(tx: Transaction, source: str) -> list[Row]:
-    """sourced_id, student_id, modified, name, email of every user SOURCE mapped."""
-    return await tx.fetch(_SOURCE_USERS, source)
+async def source_users(tx: Transaction, source: str, after: str) -> list[Row]:
+    """The next PAGE of the users SOURCE mapped by sourced_id, after AFTER ("" at first):
+    sourced_id, student_id, modified, name, email."""
+    return await tx.fetch(_SOURCE_USERS, source, after, PAGE)
 
 
 async def source_classes(tx: Transaction, source: str) -> list[Row]:
@@ -108,14 +119,15 @@ async def source_classes(tx: Transaction, source: str) -> list[Row]:
 
 
 async def source_enrollments(tx: Transaction, source: str, after: str) -> list[Row]:
-    """The next PAGE of SOURCE's enrollment mappings by sourced_id, after AFTER ("" at first)."""
+    """The next PAGE of SOURCE's enrollment mappings by sourced_id, after AFTER ("" at first):
+    sourced_id, student_id, course_id, modified, and whether the pair is an enrollment now."""
     return await tx.fetch(_SOURCE_ENROLLMENTS, source, after, PAGE)
 
 
-async def current_pairs(tx: Transaction, source: str, after: tuple[int, int]) -> list[Row]:
-    """The next PAGE of (student_id, course_id) of the enrollments of the students SOURCE
-    mapped, in that order, after AFTER ((0, 0) at first)."""
-    return await tx.fetch(_CURRENT_PAIRS, source, *after, PAGE)
+async def unmapped_pairs(tx: Transaction, source: str) -> list[Row]:
+    """(student_id, course_id) of the enrollments of the students SOURCE mapped that no enrollment
+    mapping of SOURCE names."""
+    return await tx.fetch(_UNMAPPED_PAIRS, source)
 
 
 async def pairs_of_students(tx: Transaction, student_ids: Sequence[int]) -> list[Row]:
@@ -234,18 +246,23 @@ async def _move_pairs(
         await tx.execute(statement, rows, now) if change == "enrolled" else await tx.execute(statement, rows)
         await tx.execute(_SEATS_ON_SQLITE, rows, 1 if change == "enrolled" else -1)
     # Events by course: two of the three history indexes lead with the course, so they grow in
-    # order rather than at random pages (500,000 events took 13 s in student order; a gain is
-    # expected, not yet measured apart from other changes).
-    for rows in _chunks(sorted(pairs, key=itemgetter(1, 0))):
+    # order rather than at random pages (500,000 events took 13 s in student order). Grouped by
+    # course rather than sorted with a key: a key tuple per pair cost some 30 MB at that size.
+    by_course: dict[int, list[int]] = defaultdict(list)
+    for student, course in pairs:
+        by_course[course].append(student)
+    ordered = ((s, c) for c in sorted(by_course) for s in sorted(by_course.pop(c)))
+    for rows in _chunks(ordered):
         await tx.execute(_EVENTS_ON_SQLITE, rows, now, change)
 
 
 SQLITE_CHUNK = 50_000  # rows per statement: SQLite parses each JSON argument whole, in its own memory
 
 
-def _chunks(pairs: Sequence[tuple[int, int]]) -> Iterator[list[tuple[int, int]]]:
-    for start in range(0, len(pairs), SQLITE_CHUNK):
-        yield list(pairs[start : start + SQLITE_CHUNK])
+def _chunks(pairs: Iterable[tuple[int, int]]) -> Iterator[list[tuple[int, int]]]:
+    items = iter(pairs)
+    while chunk := list(islice(items, SQLITE_CHUNK)):
+        yield chunk
 
 
 _FORGET = {
@@ -269,18 +286,15 @@ async def forget(tx: Transaction, entity: str, source: str, sourced_ids: Sequenc
 
 
 async def remember(
-    tx: Transaction, entity: str, source: str, rows: Sequence[tuple[Any, ...]], replacing: Sequence[str]
+    tx: Transaction, entity: str, source: str, rows: Iterable[tuple[Any, ...]], replacing: Sequence[str]
 ) -> None:
     """Write SOURCE's mappings of ENTITY from (sourced_id, id..., modified) rows, after removing
-    those of the sourcedIds REPLACING (the ones mapped already). COPY on PostgreSQL; on SQLite
-    executemany in sourcedId order, so that the primary key grows at its end rather than at
-    random places (GUIDs: 27 s for 500,000 rows in file order)."""
-    if not rows:
-        return
+    those of the sourcedIds REPLACING (the ones mapped already). COPY on PostgreSQL, executemany
+    on SQLite. Callers give the rows in sourcedId order, so that the primary key grows at its end
+    rather than at random places (SQLite, GUIDs: 27 s for 500,000 rows in file order, 16 s sorted)."""
     await forget(tx, entity, source, replacing)
     columns = ("source", "sourced_id", *_REFERENCES[entity], "modified")
-    ordered = sorted(rows, key=itemgetter(0)) if tx.dialect == "sqlite" else rows
-    await tx.copy_rows(MAPPINGS[entity], columns, ((source, *r) for r in ordered))
+    await tx.copy_rows(MAPPINGS[entity], columns, ((source, *r) for r in rows))
 
 
 _EXPORT_STUDENTS = Sql(

@@ -10,6 +10,7 @@ set-based statements (`apply`). `export_package` writes a 1.2 bulk package (`exp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,16 +37,20 @@ class ImportOptions:
 
 @dataclass(slots=True)
 class Outcome:
-    """What an import did, for the report and the summary; `failure` says why nothing was written."""
+    """What an import did, for the report and the summary; `failure` says why nothing was written.
 
-    roster: Roster
-    plan: Plan
+    Its repr leaves out the roster, the plan and the diagnostics: on its way out `asyncio.run`
+    (Python 3.11, `signal.getsignal` on its SIGINT handler) formats the repr of its main task,
+    result included, and that of a large import's plan took some 45 MB at the command's peak."""
+
+    roster: Roster = field(repr=False)
+    plan: Plan = field(repr=False)
     digest: str
     dry_run: bool
     applied: bool = False
     failure: str | None = None
-    errors: list[Diagnostic] = field(default_factory=list)
-    warnings: list[Diagnostic] = field(default_factory=list)
+    errors: list[Diagnostic] = field(default_factory=list, repr=False)
+    warnings: list[Diagnostic] = field(default_factory=list, repr=False)
 
     def report(self) -> dict[str, Any]:
         """The `--report` JSON of §9."""
@@ -87,23 +92,36 @@ def _where(d: Diagnostic) -> str:
     return ": ".join(p for p in (place, d.field, d.code) if p)
 
 
-async def import_package(db: Database, path: Path, options: ImportOptions) -> Outcome:
+# What an import tells `progress` as it starts each step (the last only when it applies).
+STEPS = ("reading the package", "reading what this source imported", "planning", "applying")
+
+
+async def import_package(
+    db: Database, path: Path, options: ImportOptions, progress: Callable[[str], None] = lambda _: None
+) -> Outcome:
     """Import a OneRoster package: plan, then apply in one transaction unless there is a reason not to."""
     with without_cyclic_gc():
-        return await _import(db, path, options)
+        return await _import(db, path, options, progress)
 
 
-async def _import(db: Database, path: Path, options: ImportOptions) -> Outcome:
+async def _import(
+    db: Database, path: Path, options: ImportOptions, progress: Callable[[str], None]
+) -> Outcome:
+    reading, loading, planning, applying = STEPS
+    progress(reading)
     roster = read_package(path, options.source)
     async with db.transaction() as tx:
+        progress(loading)
         stored = await state.load(tx, roster)
+        progress(planning)
         plan = make_plan(roster, stored, Options(options.adopt, options.max_drop_percent))
+        roster.release_records()  # the plan holds what it needs: the records are not needed now
         outcome = Outcome(roster, plan, plan.digest(), options.dry_run)
         outcome.errors = [*roster.errors, *plan.errors]
         outcome.warnings = [*roster.warnings, *plan.warnings]
         outcome.failure = _refusal(outcome, options)
-        roster.release_records()  # the plan holds what apply needs; the records are the largest part
         if outcome.failure is None and not options.dry_run:
+            progress(applying)
             await apply(tx, plan, stored)
             outcome.applied = True
     return outcome

@@ -4,8 +4,10 @@ promotion for the seats its drops free, and one enrollment log line per student 
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
-from collections.abc import Container, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from registrar.db import Transaction
@@ -20,46 +22,70 @@ def _resolve(ref: int, new_ids: Sequence[int]) -> int:
     return ref if ref > 0 else new_ids[-ref - 1]
 
 
-def _resolve_pairs(
-    pairs: list[tuple[int, int]], students: Sequence[int], courses: Sequence[int]
-) -> list[tuple[int, int]]:
-    """PAIRS with real ids, sorted. In place: the digest is taken by now, and a copy of a large
-    import's 500,000 pairs would cost some 40 MB more at the import's peak."""
-    for i, (s, c) in enumerate(pairs):
-        pairs[i] = (_resolve(s, students), _resolve(c, courses))
-    pairs.sort()
-    return pairs
-
-
 async def apply(tx: Transaction, plan: Plan, stored: Stored) -> None:
     """Write PLAN. Drops go before additions, and the seats they free go to the waitlists after
     both: the capacity check counted new enrollments against the seats taken before the import."""
     now = utc_now()
+    students, courses = await _insert(tx, plan, now)
+    await q.update_students(tx, plan.student_updates, now)
+    await q.update_titles(tx, plan.title_updates, now)
+    await q.leave_pairs(tx, plan.drops, now)
+    adds = sorted(_adds(plan, students, courses))
+    await q.join_pairs(tx, adds, now)
+    del adds  # 500,000 tuples: made again for the log, rather than held while the mappings are written
+    await q.forget(tx, "enrollments", plan.source, plan.forgotten)
+    await _remember(tx, "users", plan.source, plan.user_maps, students, stored.users)
+    await _remember(tx, "classes", plan.source, plan.class_maps, courses, stored.classes)
+    await _remember_enrollments(tx, plan, stored, students, courses)
+    freed = sorted({course for _, course in plan.drops})
+    await fill_freed_seats(tx, (stored.seats[c] for c in freed), Caller())
+    tx.after_commit(lambda: _log(_adds(plan, students, courses), plan.drops))
+
+
+def _adds(plan: Plan, students: Sequence[int], courses: Sequence[int]) -> Iterator[tuple[int, int]]:
+    """The enrollments PLAN adds, with real ids."""
+    return ((_resolve(s, students), _resolve(c, courses)) for s, c in plan.enrollments.adds())
+
+
+async def _insert(tx: Transaction, plan: Plan, now: datetime) -> tuple[list[int], list[int]]:
+    """Create the new students and courses; their ids, in the order of the plan's placeholders."""
     rows = await q.insert_students(tx, plan.new_students, now)
     by_email = {r["email"]: r["id"] for r in rows}
     students = [by_email[email] for _, email in plan.new_students]
     rows = await q.insert_courses(tx, plan.new_courses, now)
     by_code = {r["code"]: r["id"] for r in rows}
-    courses = [by_code[code] for code, _ in plan.new_courses]
-    await q.update_students(tx, plan.student_updates, now)
-    await q.update_titles(tx, plan.title_updates, now)
-    await q.leave_pairs(tx, plan.drops, now)
-    adds = _resolve_pairs(plan.adds, students, courses)
-    await q.join_pairs(tx, adds, now)
-    await q.forget(tx, "enrollments", plan.source, plan.forgotten)
-    user_maps = [(u, _resolve(s, students), m) for u, s, m in plan.user_maps]
-    await q.remember(tx, "users", plan.source, user_maps, _mapped(user_maps, stored.users))
-    class_maps = [(k, _resolve(c, courses), m) for k, c, m in plan.class_maps]
-    await q.remember(tx, "classes", plan.source, class_maps, _mapped(class_maps, stored.classes))
-    enrollment_maps = plan.enrollment_maps
-    for i, (e, s, c, m) in enumerate(enrollment_maps):  # in place, as in _resolve_pairs
-        enrollment_maps[i] = (e, _resolve(s, students), _resolve(c, courses), m)
-    await q.remember(
-        tx, "enrollments", plan.source, enrollment_maps, _mapped(enrollment_maps, stored.enrollments)
-    )
-    freed = sorted({course for _, course in plan.drops})
-    await fill_freed_seats(tx, (stored.seats[c] for c in freed), Caller())
-    tx.after_commit(lambda: _log(adds, plan.drops))
+    return students, [by_code[code] for code, _ in plan.new_courses]
+
+
+async def _remember(
+    tx: Transaction,
+    entity: str,
+    source: str,
+    maps: Sequence[tuple[str, int, datetime | None]],
+    new_ids: Sequence[int],
+    mappings: Container[str],
+) -> None:
+    """Write user or class mappings, in sourcedId order, with real ids."""
+    rows = sorted((sid, _resolve(ref, new_ids), m) for sid, ref, m in maps)
+    await q.remember(tx, entity, source, rows, _mapped(rows, mappings))
+
+
+async def _remember_enrollments(
+    tx: Transaction, plan: Plan, stored: Stored, students: Sequence[int], courses: Sequence[int]
+) -> None:
+    """The enrollment mappings, in sourcedId order, made one at a time from the plan's rows rather
+    than held as a list of 500,000 tuples."""
+    enrollments, link = plan.enrollments, stored.enrollments.link
+    table = enrollments.table
+    rows = sorted(enrollments.mapped, key=table.sids.__getitem__)
+    replacing = [table.sids[row] for row in rows if link[row] >= 0] + [r[0] for r in plan.restamps]
+    made = (
+        (table.sids[row], _resolve(enrollments.students[row], students),
+         _resolve(enrollments.courses[row], courses), table.modified.get(row))
+        for row in rows
+    )  # fmt: skip
+    merged = heapq.merge(made, sorted(plan.restamps))
+    await q.remember(tx, "enrollments", plan.source, merged, replacing)
 
 
 def _mapped(rows: Sequence[tuple[Any, ...]], mappings: Container[str]) -> list[str]:
@@ -67,7 +93,7 @@ def _mapped(rows: Sequence[tuple[Any, ...]], mappings: Container[str]) -> list[s
     return [r[0] for r in rows if r[0] in mappings]
 
 
-def _log(adds: Sequence[tuple[int, int]], drops: Sequence[tuple[int, int]]) -> None:
+def _log(adds: Iterable[tuple[int, int]], drops: Sequence[tuple[int, int]]) -> None:
     """One enrollment log line per student whose enrollments changed (action `import`), ids only."""
     added: dict[int, list[int]] = defaultdict(list)
     removed: dict[int, list[int]] = defaultdict(list)
@@ -76,4 +102,4 @@ def _log(adds: Sequence[tuple[int, int]], drops: Sequence[tuple[int, int]]) -> N
     for student, course in drops:
         removed[student].append(course)
     for student in sorted(added.keys() | removed.keys()):
-        log_enrollment_change("import", student, added[student], removed[student], Caller())
+        log_enrollment_change("import", student, sorted(added[student]), removed[student], Caller())

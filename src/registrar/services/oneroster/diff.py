@@ -7,11 +7,12 @@ runs in one pass per file; the database is read once before (`state.load`) and w
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter, defaultdict
 from datetime import datetime
 
 from registrar.oneroster import Diagnostic, Roster
-from registrar.services.oneroster.plan import CLASSES, ENROLLMENTS, USERS, Options, Plan
+from registrar.services.oneroster.plan import CLASSES, ENROLLMENTS, USERS, EnrollmentRows, Options, Plan
 from registrar.services.oneroster.state import MappedUser, Stored
 
 Pair = tuple[int, int]
@@ -35,12 +36,8 @@ class _Planner:
         self.course_of: dict[str, int] = {c: m.course_id for c, m in stored.classes.items()}
         self.failed_users: set[str] = set(roster.users.rejected)
         self.failed_classes: set[str] = set(roster.classes.rejected)
-        self.wanted: set[Pair] = set()
-        # The enrollment sourcedId of each pair in plan.adds, in step with it: two flat lists rather
-        # than a tuple per new enrollment (500,000 of them in a large first import).
-        self.add_sids: list[str] = []
-        self.full: set[str] = set()  # enrollments left out: their course has no seat for them
-        self.moved: set[Pair] = set()  # the pairs of enrollment rows that now name another pair
+        self.rows = plan.enrollments = EnrollmentRows.of(roster.table)
+        self.moved: list[int] = []  # stored rows of the enrollments whose row now names another pair
 
     def _fresh(
         self, file: str, modified: datetime | None, last: datetime | None, line: int, sid: str
@@ -61,7 +58,7 @@ class _Planner:
                 self.failed_users.add(sid)
             else:
                 plan.skipped["not-a-student"] += 1
-        enrolled = {e.user_id for e in self.roster.enrollments.records.values()}
+        enrolled = set(self.roster.table.users)
         adopted = set(self.student_of.values())
         claimed: set[str] = set()
         for sid, user in self.roster.users.records.items():
@@ -72,12 +69,12 @@ class _Planner:
             if mapped is not None and not self._fresh(USERS, user.modified, mapped.modified, user.line, sid):
                 continue
             owner = stored.emails.get(user.email)
-            adopting = mapped is None and self.options.adopt and owner is not None and owner[0] not in adopted
+            adopting = mapped is None and self.options.adopt and owner is not None and owner not in adopted
             if adopting and owner is not None:
-                mapped = MappedUser(owner[0], None, owner[1], user.email)
-                adopted.add(owner[0])
+                mapped = MappedUser(owner, None, stored.names[owner], user.email)
+                adopted.add(owner)
             if user.email in claimed or (
-                owner is not None and (mapped is None or owner[0] != mapped.student_id)
+                owner is not None and (mapped is None or owner != mapped.student_id)
             ):
                 message = "another student has this e-mail address"
                 plan.errors.append(Diagnostic(USERS, user.line, "email", user.email, "email-taken", message))
@@ -147,31 +144,61 @@ class _Planner:
         return None
 
     def enrollments(self) -> None:
-        plan, stored = self.plan, self.stored
-        for sid, enrollment in self.roster.enrollments.records.items():
-            mapped = stored.enrollments.get(sid)
-            modified, line = enrollment.modified, enrollment.line
-            if mapped is not None and not self._fresh(ENROLLMENTS, modified, mapped.modified, line, sid):
+        """Each row's pair, then whether it is an enrollment now (unchanged) or to be added. Two
+        rows never name the same pair: the reader kept one row per user and class, and no two
+        users (classes) of a source name the same student (course)."""
+        pending = self._pairs()
+        # The pairs of this source's mappings, for rows whose own mapping names another pair (or
+        # none): only for their students, so that a re-import does not hold every pair.
+        students = {self.rows.students[row] for row in pending}
+        se = self.stored.enrollments
+        mapped: set[Pair] = set()
+        if students:
+            mapped = {se.pair(i) for i in range(len(se.sids)) if se.current[i] and se.students[i] in students}
+        for row in range(len(self.rows.table)):
+            if self.rows.students[row]:
+                self._enroll(row, mapped)
+
+    def _pairs(self) -> list[int]:
+        """Fill in each row's pair; the rows with a pair of existing ids its mapping does not name."""
+        plan, se, table, rows = self.plan, self.stored.enrollments, self.roster.table, self.rows
+        pending: list[int] = []
+        for row, sid in enumerate(table.sids):
+            at = se.link[row]
+            if at >= 0 and not self._fresh(
+                ENROLLMENTS, table.modified.get(row), se.modified.get(at), table.lines[row], sid
+            ):
                 continue
-            if enrollment.user_id in self.failed_users or enrollment.class_id in self.failed_classes:
+            user, cls = table.users[row], table.classes[row]
+            if user in self.failed_users or cls in self.failed_classes:
                 plan.skipped["depends-on-error"] += 1
                 continue
-            pair = self._pair(enrollment.user_id, enrollment.class_id, line)
-            if pair is None or pair in self.wanted:
+            pair = self._pair(user, cls, table.lines[row])
+            if pair is None:
                 continue
-            if min(pair) > 0 and pair in stored.current:
-                pair = stored.current[pair]  # the stored tuple: this one is dropped
-                plan.unchanged["enrollments"] += 1
-            else:
-                plan.adds.append(pair)
-                self.add_sids.append(sid)
-            self.wanted.add(pair)
-            before = None if mapped is None else mapped.pair
-            restamped = mapped is not None and modified is not None and modified != mapped.modified
-            if before != pair or restamped:
-                plan.enrollment_maps.append((sid, *pair, modified))
-            if before is not None and before != pair:
-                self.moved.add(before)
+            rows.students[row], rows.courses[row] = pair
+            if min(pair) > 0 and (at < 0 or se.pair(at) != pair):
+                pending.append(row)
+        return pending
+
+    def _enroll(self, row: int, mapped: set[Pair]) -> None:
+        plan, se, rows = self.plan, self.stored.enrollments, self.rows
+        pair, at = rows.pair(row), se.link[row]
+        before = se.pair(at) if at >= 0 else None
+        if before == pair:
+            now = bool(se.current[at])
+        else:
+            now = min(pair) > 0 and (pair in self.stored.unmapped or pair in mapped)
+        if now:
+            plan.unchanged["enrollments"] += 1
+        else:
+            rows.added.append(row)
+        modified = rows.table.modified.get(row)
+        restamped = at >= 0 and modified is not None and modified != se.modified.get(at)
+        if before != pair or restamped:
+            rows.mapped.append(row)
+        if before is not None and before != pair:
+            self.moved.append(at)
 
     def _pair(self, user: str, cls: str, line: int) -> Pair | None:
         student, course = self.student_of.get(user), self.course_of.get(cls)
@@ -183,68 +210,89 @@ class _Planner:
         return None
 
     def capacity(self) -> None:
-        """`course-full` as the API checks it: only new enrollments take seats, counted against the
-        seats taken before the import (the seats its drops free go to the waitlist first)."""
-        joining: dict[int, list[str]] = defaultdict(list)
-        for (_, course), sid in zip(self.plan.adds, self.add_sids, strict=True):
-            if course > 0 and self.stored.seats[course]["capacity"] is not None:
-                joining[course].append(sid)
+        """`course-full` as the API checks it, once per course: only new enrollments take seats,
+        counted against the seats taken before the import (the seats its drops free go to the
+        waitlist first). The rows past the free seats are left out of the plan."""
+        rows, seats = self.rows, self.stored.seats
+        joining: dict[int, list[int]] = defaultdict(list)
+        for row in rows.added:
+            course = rows.courses[row]
+            if course > 0 and seats[course]["capacity"] is not None:
+                joining[course].append(row)
+        full: set[int] = set()
         for course_id in sorted(joining):
-            row, sids = self.stored.seats[course_id], joining[course_id]
-            free = max(row["capacity"] - row["enrolled"], 0)
-            if len(sids) <= free:
+            seat, waiting = seats[course_id], joining[course_id]
+            free = max(seat["capacity"] - seat["enrolled"], 0)
+            if len(waiting) <= free:
                 continue
-            first = self.roster.enrollments.records[sids[free]]
-            message = f"the course has {free} free seats for {len(sids)} new enrollments"
+            first = waiting[free]
+            message = f"the course has {free} free seats for {len(waiting)} new enrollments"
             self.plan.errors.append(
-                Diagnostic(ENROLLMENTS, first.line, "classSourcedId", first.class_id, "course-full", message)
-            )
-            self.full.update(sids[free:])
-        if self.full:
-            out = [sid in self.full for sid in self.add_sids]
-            self.wanted -= {pair for pair, left in zip(self.plan.adds, out, strict=True) if left}
-            self.plan.adds = [pair for pair, left in zip(self.plan.adds, out, strict=True) if not left]
-            self.plan.enrollment_maps = [m for m in self.plan.enrollment_maps if m[0] not in self.full]
-        self.add_sids = []
+                Diagnostic(
+                    ENROLLMENTS, rows.table.lines[first], "classSourcedId", rows.table.classes[first],
+                    "course-full", message,
+                )
+            )  # fmt: skip
+            full.update(waiting[free:])
+        if full:
+            for row in full:
+                rows.students[row] = rows.courses[row] = 0  # no longer wanted
+            rows.added = array("i", (row for row in rows.added if row not in full))
+            rows.mapped = array("i", (row for row in rows.mapped if row not in full))
 
     def drops(self) -> None:
         """Bulk absence, delta deletions of enrollments, users and classes; then the drop guard."""
-        plan, stored, roster = self.plan, self.stored, self.roster
-        leaving = set(self.moved)
+        plan, se, roster = self.plan, self.stored.enrollments, self.roster
+        leaving = set(self.moved)  # stored rows
         entity = roster.enrollments
         if entity.mode == "bulk" and entity.usable:
-            for sid, mapped in stored.enrollments.items():
-                # Looked up in place rather than in a union of the three (500,000 ids).
-                if sid not in entity.records and sid not in entity.rejected and sid not in roster.duplicates:
+            linked = bytearray(len(se.sids))
+            for at in se.link:
+                if at >= 0:
+                    linked[at] = 1
+            for at, sid in enumerate(se.sids):
+                if not linked[at] and sid not in entity.rejected and sid not in roster.duplicates:
                     plan.forgotten.append(sid)
-                    leaving.add(mapped.pair)
+                    leaving.add(at)
         elif entity.mode == "delta":
             for sid, deletion in entity.deleted.items():
-                m = stored.enrollments.get(sid)
-                if m is not None and self._fresh(
-                    ENROLLMENTS, deletion.modified, m.modified, deletion.line, sid
+                gone = se.deleted.get(sid)
+                if gone is not None and self._fresh(
+                    ENROLLMENTS, deletion.modified, se.modified.get(gone), deletion.line, sid
                 ):
-                    leaving.add(m.pair)
-                    if deletion.modified is not None and deletion.modified != m.modified:
-                        plan.enrollment_maps.append((sid, m.student_id, m.course_id, deletion.modified))
+                    leaving.add(gone)
+                    if deletion.modified is not None and deletion.modified != se.modified.get(gone):
+                        plan.restamps.append((sid, *se.pair(gone), deletion.modified))
         leaving |= self._deleted_records()
-        source_pairs = stored.source_pairs
-        plan.drops = sorted(p for p in leaving if p in source_pairs and p not in self.wanted)
-        limit = self.options.max_drop_percent / 100 * len(source_pairs)
-        if len(plan.drops) > limit:
+        plan.drops = sorted(self._unwanted({se.pair(at) for at in leaving if se.current[at]}))
+        if not plan.drops:
+            return
+        source_pairs = len({se.pair(at) for at in range(len(se.sids)) if se.current[at]})
+        if len(plan.drops) > self.options.max_drop_percent / 100 * source_pairs:
             message = (
-                f"would drop {len(plan.drops)} of this source's {len(source_pairs)} enrollments, "
+                f"would drop {len(plan.drops)} of this source's {source_pairs} enrollments, "
                 f"more than --max-drop-percent {self.options.max_drop_percent:g}"
             )
             plan.errors.append(Diagnostic(None, None, None, None, "too-many-drops", message))
 
-    def _deleted_records(self) -> set[Pair]:
-        """The enrollments from this source of users and classes a delta file marks tobedeleted."""
+    def _unwanted(self, pairs: set[Pair]) -> set[Pair]:
+        """PAIRS less those the plan keeps or adds."""
+        if pairs:
+            rows = self.rows
+            for row in range(len(rows.table)):
+                if rows.students[row]:
+                    pairs.discard(rows.pair(row))
+        return pairs
+
+    def _deleted_records(self) -> set[int]:
+        """The stored rows of this source's enrollments of users and classes a delta file marks
+        tobedeleted."""
         students: set[int] = set()
         courses: set[int] = set()
-        for entity, mappings, ids in (
-            (self.roster.users, self.stored.users, students),
-            (self.roster.classes, self.stored.classes, courses),
+        plan = self.plan
+        for entity, mappings, ids, maps in (
+            (self.roster.users, self.stored.users, students, plan.user_maps),
+            (self.roster.classes, self.stored.classes, courses, plan.class_maps),
         ):
             if entity.mode != "delta":
                 continue
@@ -254,10 +302,10 @@ class _Planner:
                     entity.file, deletion.modified, m.modified, deletion.line, sid
                 ):
                     ids.add(m[0])
+                    # The deletion is the row last applied for the record: an older row is stale.
+                    if deletion.modified is not None and deletion.modified != m.modified:
+                        maps.append((sid, m[0], deletion.modified))
         if not students and not courses:
             return set()
-        return {
-            m.pair
-            for m in self.stored.enrollments.values()
-            if m.student_id in students or m.course_id in courses
-        }
+        se = self.stored.enrollments
+        return {at for at in range(len(se.sids)) if se.students[at] in students or se.courses[at] in courses}
