@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from tests import pgcluster  # noqa: E402
 
 from oneroster_package import write_package  # noqa: E402
+from report import record_section  # noqa: E402
 
 BIN = Path(sys.executable).parent
 MEMORY_TARGET = 300  # MiB, every step
@@ -130,11 +131,18 @@ def show(engine: str, steps: list[Step]) -> None:
             else f" (target < {target} s: {'met' if step.seconds < target else 'MISSED'})"
         )
         memory_note = "met" if step.peak_mib < MEMORY_TARGET else "MISSED"
-        print(
+        say(
             f"   {engine:10} {step.name:9} {step.seconds:7.1f} s{time_note}; "
-            f"peak {step.peak_mib:4.0f} MiB (target < {MEMORY_TARGET}: {memory_note})",
-            flush=True,
+            f"peak {step.peak_mib:4.0f} MiB (target < {MEMORY_TARGET}: {memory_note})"
         )
+
+
+SAID: list[str] = []  # the figures, for RESULTS.md
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+    SAID.append(text)
 
 
 def main() -> int:
@@ -148,10 +156,9 @@ def main() -> int:
         work = Path(tmp)
         package = work / "package.zip"
         write_package(package, users, classes, enrollments)
-        print(
+        say(
             f"== package: {users:,} users, {classes:,} classes, {enrollments:,} enrollments; "
-            f"load average {os.getloadavg()[0]:.2f}",
-            flush=True,
+            f"load average {os.getloadavg()[0]:.2f}"
         )
         for engine in args.engines.split(","):
             cluster = pgcluster.ThrowawayPostgres() if engine == "postgresql" else None
@@ -163,12 +170,14 @@ def main() -> int:
                 )
                 show(engine, engine_steps(engine, url, package, work, cluster))
             except BenchFailure as failure:
-                print(f"== {engine} FAILED: {failure}", flush=True)
+                say(f"== {engine} FAILED: {failure}")
                 failed = True
             finally:
                 if cluster is not None:
                     cluster.destroy()
-        print(f"== load average at the end {os.getloadavg()[0]:.2f}", flush=True)
+        say(f"== load average at the end {os.getloadavg()[0]:.2f}")
+    if args.scale == 1.0:
+        record_section("OneRoster import and export (bench/oneroster_import.py)", ["```", *SAID, "```"])
     return 1 if failed else 0
 
 
