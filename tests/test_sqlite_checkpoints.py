@@ -5,11 +5,12 @@ and it is started over, so that it stays small under a steady stream of writes."
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -27,19 +28,11 @@ ONLY_ON_REQUEST = 3600.0  # CHECKPOINT_EVERY for a checkpointer whose rounds the
 @pytest.fixture
 def database(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "log.db"
+    # Held open throughout: when the last connection closes, SQLite checkpoints the log and
+    # deletes it, which would hide what the tests look at.
     with closing(engine.connect(path, timeout=1)) as conn:
         conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
-        with keeping_the_log(path):
-            yield path
-
-
-@contextmanager
-def keeping_the_log(path: Path) -> Iterator[None]:
-    """An idle connection held open: when the last connection closes, SQLite checkpoints the
-    log and deletes it, which would hide what the test looks at."""
-    with closing(sqlite3.connect(path)) as conn:
-        conn.execute("SELECT 1 FROM sqlite_master").fetchall()
-        yield
+        yield path
 
 
 def write_pages(path: Path, transactions: int) -> None:
@@ -85,10 +78,14 @@ def test_a_round_past_restart_at_copies_the_log_and_lets_the_next_writer_start_i
     assert rows_in_file(database) == 81
 
 
+EMAILS = (f"ada{n}@example.org" for n in itertools.count())
+
+
 async def add_students(db: Database, count: int) -> None:
-    for n in range(count):
+    """COUNT transactions that each write a new student (a few pages of the log)."""
+    for _ in range(count):
         async with db.transaction() as tx:
-            await students.insert_student(tx, "Ada", f"ada{n}.{id(tx)}@example.org", utc_now())
+            assert await students.insert_student(tx, "Ada", next(EMAILS), utc_now()) is not None
 
 
 @ON_SQLITE
