@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from tests import pgbouncer, pgcluster  # noqa: E402
 
 from checks import Checker, Ids, WrongAnswer, get  # noqa: E402
-from report import ALTERNATED, METRICS_ON, NO_METRICS, Result, ServerMemory, write_report  # noqa: E402
+from report import ALTERNATED, METRICS_ON, NO_METRICS, Result, ServerMemory, record_section, write_report  # noqa: E402
 
 BIN = Path(sys.executable).parent
 LUA = ROOT / "bench" / "wrk" / "workload.lua"
@@ -354,12 +354,17 @@ METRICS_PAIR = (ServerSpec(METRICS_ON, ("W1", "W2")), ServerSpec(NO_METRICS, ("W
 
 
 def bench_alternated(
-    specs: tuple[ServerSpec, ...], data: Dataset, work: Path, checker: Checker, timing: Timing
+    specs: tuple[ServerSpec, ...],
+    data: Dataset,
+    work: Path,
+    checker: Checker,
+    timing: Timing,
+    rounds: int | None = None,
 ) -> list[Result]:
     """Servers taking turns, in rounds of one timed run each, in ABBA order (so neither is always
     first after the other), each round on a fresh server and copy of the data; per server and
     workload the median of its rounds."""
-    rounds = ALTERNATED if timing is FULL else 2
+    rounds = rounds or (ALTERNATED if timing is FULL else 2)
     turn = Timing(warmup=max(2, timing.warmup // 2), run=timing.run, runs=1)
     runs: dict[tuple[str, str], list[Result]] = {}
     for n in range(rounds):
@@ -416,8 +421,16 @@ def main() -> int:
     parser.add_argument("--no-pgbouncer", action="store_true", help="skip W1 and W2 through PgBouncer")
     parser.add_argument("--no-metrics-variant", action="store_true", help="skip W1 and W2 with metrics off")
     parser.add_argument("--output", type=Path, help="default: bench/RESULTS.md (full run only)")
+    parser.add_argument(
+        "--metrics-only",
+        type=int,
+        metavar="ROUNDS",
+        help="only the metrics on/off pair, in this many rounds; its table goes into a section of RESULTS.md",
+    )
     args = parser.parse_args()
     timing = QUICK if args.quick else FULL
+    if args.metrics_only:
+        return metrics_only(args.engines.split(","), args.metrics_only, timing)
     output = args.output or (None if args.quick else ROOT / "bench" / "RESULTS.md")
     ensure_wrk()
     started, load_before = time.monotonic(), os.getloadavg()
@@ -446,6 +459,41 @@ def main() -> int:
     elapsed = time.monotonic() - started
     report = write_report(results, memory, seeds, timing, elapsed, load_before, output)
     print(report)
+    return 1 if any(r.failure for r in results) else 0
+
+
+def metrics_only(engines: list[str], rounds: int, timing: Timing) -> int:
+    """The metrics on/off pair alone, in ROUNDS rounds per engine: a second opinion on the full
+    run's, whose 4 rounds leave a difference of a few per cent within the noise."""
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="registrar-bench-") as tmp:
+        work = Path(tmp)
+        for engine in engines:
+            data, cluster = prepare(engine, work)
+            try:
+                results += bench_alternated(METRICS_PAIR, data, work, Checker(), timing, rounds)
+            finally:
+                if cluster is not None:
+                    cluster.destroy()
+    lines = [
+        f"{rounds} rounds in turns (ABBA) per engine, each a fresh server, a {max(2, timing.warmup // 2)} s "
+        f"warm-up and one timed run of {timing.run} s per workload; the medians, and the change in "
+        "req/s with the metrics on:",
+        "",
+        "| engine | workload | req/s on | req/s off | change | CPU us on | CPU us off |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    by_key = {(r.engine, r.workload, r.server): r for r in results}
+    for engine in engines:
+        for workload in METRICS_PAIR[0].workloads:
+            on, off = by_key[(engine, workload, METRICS_ON)], by_key[(engine, workload, NO_METRICS)]
+            lines.append(
+                f"| {engine} | {workload} | {on.rps:.0f} | {off.rps:.0f} | {on.rps / off.rps - 1:+.1%} | "
+                f"{on.cpu_us:.0f} | {off.cpu_us:.0f} |"
+            )
+    print("\n".join(lines))
+    if timing is FULL:
+        record_section("Metrics on/off, more rounds (bench/run.py --metrics-only)", lines)
     return 1 if any(r.failure for r in results) else 0
 
 
