@@ -205,8 +205,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except run.BenchFailure as failure:
-        print(f"bench: FAILED: {failure}", file=sys.stderr)
-        sys.exit(1)
+    run.exit_with(main)

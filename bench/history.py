@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from registrar.db.queries.history import _ROSTER_AS_OF
-from report import record_section
+from report import Said, record_section
 from run import (
     FULL,
     QUICK,
@@ -132,12 +132,7 @@ def w5_against_w3(cluster: pgcluster.ThrowawayPostgres, work: Path, quick: bool)
     )
 
 
-SAID: list[str] = []  # the figures, for RESULTS.md
-
-
-def say(text: str) -> None:
-    print(text, flush=True)
-    SAID.extend(text.splitlines())
+say = Said()  # the figures, for RESULTS.md
 
 
 def timed(url: str, work: Path, *args: str) -> float:
@@ -190,7 +185,7 @@ def main() -> int:
     finally:
         cluster.destroy()
     if not args.quick:
-        record_section("The enrollment history, PostgreSQL (bench/history.py)", ["```", *SAID, "```"])
+        record_section("The enrollment history, PostgreSQL (bench/history.py)", say.as_block())
     return 1 if failed else 0
 
 

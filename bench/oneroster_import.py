@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from tests import pgcluster  # noqa: E402
 
 from oneroster_package import write_package  # noqa: E402
-from report import record_section  # noqa: E402
+from report import Said, record_section  # noqa: E402
 
 BIN = Path(sys.executable).parent
 MEMORY_TARGET = 300  # MiB, every step
@@ -137,12 +137,7 @@ def show(engine: str, steps: list[Step]) -> None:
         )
 
 
-SAID: list[str] = []  # the figures, for RESULTS.md
-
-
-def say(text: str) -> None:
-    print(text, flush=True)
-    SAID.append(text)
+say = Said()  # the figures, for RESULTS.md
 
 
 def main() -> int:
@@ -177,7 +172,7 @@ def main() -> int:
                     cluster.destroy()
         say(f"== load average at the end {os.getloadavg()[0]:.2f}")
     if args.scale == 1.0:
-        record_section("OneRoster import and export (bench/oneroster_import.py)", ["```", *SAID, "```"])
+        record_section("OneRoster import and export (bench/oneroster_import.py)", say.as_block())
     return 1 if failed else 0
 
 

@@ -128,8 +128,4 @@ def table(results: dict[tuple[str, str], list[dict[str, float]]]) -> str:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except run.BenchFailure as failure:
-        print(f"bench: FAILED: {failure}", file=sys.stderr)
-        sys.exit(1)
+    run.exit_with(main)

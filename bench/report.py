@@ -255,6 +255,20 @@ def write_report(
 # the end of RESULTS.md: "## <title>", replaced by their next full run; bench/run.py keeps them.
 
 
+class Said:
+    """Lines printed as a benchmark goes, and kept for its section of RESULTS.md."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, text: str) -> None:
+        print(text, flush=True)
+        self.lines.extend(text.splitlines())
+
+    def as_block(self) -> list[str]:
+        return ["```", *self.lines, "```"]
+
+
 def record_section(title: str, lines: list[str], path: Path = RESULTS) -> None:
     """Put this run's figures into RESULTS.md under `## title`, replacing its last ones."""
     heading = f"## {title}"

@@ -519,10 +519,15 @@ def prepare(engine: str, work: Path) -> tuple[Dataset, pgcluster.ThrowawayPostgr
         raise
 
 
-if __name__ == "__main__":
-    print(f"== started {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC", flush=True)
+def exit_with(main: Callable[[], int]) -> None:
+    """Run a benchmark's main: its exit status, or 1 with one line for a failed run."""
     try:
         sys.exit(main())
     except (BenchFailure, WrongAnswer) as failure:
         print(f"bench: FAILED: {failure}", file=sys.stderr)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    print(f"== started {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC", flush=True)
+    exit_with(main)
