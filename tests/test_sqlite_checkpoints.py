@@ -119,3 +119,40 @@ async def test_under_steady_writes_the_thread_keeps_the_log_short_and_stops_with
         await db.close()
     assert frames < 1000, f"{frames} frames: the log was never started over"
     assert not any(t.name == "sqlite-checkpointer" for t in threading.enumerate())
+
+
+def test_under_a_steady_writer_a_round_past_restart_at_starts_the_log_over(
+    database: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A passive checkpoint cannot catch up with a writer that never pauses, so the log would grow
+    for ever; the RESTART waits for a gap between two of its transactions."""
+    monkeypatch.setattr(engine, "CHECKPOINT_EVERY", ONLY_ON_REQUEST)
+    monkeypatch.setattr(engine, "RESTART_AT", 50)
+    written = 0
+    stop = threading.Event()
+
+    def writer() -> None:
+        nonlocal written
+        with closing(engine.connect(database, timeout=1)) as conn:
+            conn.execute("PRAGMA wal_autocheckpoint=0")
+            while not stop.is_set():
+                conn.execute("INSERT INTO notes (body) VALUES (?)", ("x" * 3000,))
+                written += 1
+
+    checkpointer = engine.Checkpointer(database)
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        while written < 500:
+            time.sleep(0.01)
+        checkpointer.checkpoint()
+        until = written + 20  # the writer goes on, into a log started over
+        while written < until:
+            time.sleep(0.001)
+    finally:
+        stop.set()
+        thread.join()
+        checkpointer.stop()
+    longest = (Path(f"{database}-wal").stat().st_size - 32) // (4096 + 24)  # the file keeps its size
+    frames, _ = log_frames(database)
+    assert frames < longest / 2, f"{frames} frames of {longest}: the log was never started over"
