@@ -267,12 +267,17 @@ def test_downgrade_of_0002_removes_only_what_0002_added(fresh: Settings) -> None
     assert inventory_at(fresh) == before
 
 
+# Revisions that change one engine's schema only: on the other they only move the version.
+ONE_ENGINE_ONLY = {"0010": "sqlite"}
+
+
 @pytest.mark.parametrize(("previous", "revision"), list(itertools.pairwise(REVISIONS)))
 def test_each_downgrade_restores_the_previous_schema(fresh: Settings, previous: str, revision: str) -> None:
     runner.upgrade(fresh, previous)
     before = inventory_at(fresh)
     runner.upgrade(fresh, revision)
-    assert inventory_at(fresh) != before
+    changes_schema = ONE_ENGINE_ONLY.get(revision, fresh.engine) == fresh.engine
+    assert (inventory_at(fresh) != before) == changes_schema
     runner.migrate_to(fresh, previous)
     assert inventory_at(fresh) == before
 

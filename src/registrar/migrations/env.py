@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from alembic import context
 from sqlalchemy import Connection
 
@@ -12,12 +15,24 @@ target_metadata = Base.metadata
 url = config.get_main_option("sqlalchemy.url") or ""
 
 
+def on_this_engine(dialect: str) -> Callable[..., bool]:
+    """Alembic's include_object: leaves the model's indexes of other engines (`models.only_on`)
+    out of the comparison with this database."""
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        return reflected or type_ != "index" or obj.info.get("only_on", dialect) == dialect
+
+    return include
+
+
 def configure(connection: Connection | None = None) -> None:
+    dialect = connection.dialect.name if connection is not None else url.split(":", 1)[0].split("+", 1)[0]
     context.configure(
         connection=connection,
         url=None if connection is not None else url,
         target_metadata=target_metadata,
-        render_as_batch=(connection.dialect.name if connection is not None else url).startswith("sqlite"),
+        render_as_batch=dialect == "sqlite",
+        include_object=on_this_engine(dialect),
         literal_binds=connection is None,
         compare_type=True,
         transaction_per_migration=False,

@@ -28,8 +28,10 @@ async def course_events(tx: Transaction, course_id: int, after: int, limit: int)
 # Who was enrolled at an instant: per (student, course), the latest event at or before it, when
 # that is an `enrolled` one. On PostgreSQL an index-only scan of ix_enrollment_events_course_id_
 # student_id_at hands DISTINCT ON the rows in its own order (course, student, at DESC, id DESC), and
-# stops once a page is full; SQLite ranks with a window function over the same index. The events
-# outlive their course or student: EXISTS keeps them out once it is gone (a one-time check).
+# stops once a page is full; SQLite ranks the course's events (ix_enrollment_events_course_id_id)
+# with a window function, which sorts them whatever the index (so it has none of its own, revision
+# 0010). The events outlive their course or student: EXISTS keeps them out once it is gone (a
+# one-time check).
 _ROSTER_AS_OF = Sql(
     "SELECT l.student_id AS id, s.name, s.email, l.at AS enrolled_at FROM ("
     "SELECT DISTINCT ON (student_id) student_id, change, at FROM enrollment_events "
