@@ -22,6 +22,7 @@ from registrar.db import open_database
 from registrar.middleware import IdempotencyLayer, RequestContext, RequestGate
 from registrar.openapi import openapi_document
 from registrar.problems import install_handlers
+from registrar.routing import route_once
 from registrar.runtime import Runtime
 from registrar.services import housekeeping
 from registrar.services.access import Admission
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     app.add_middleware(IdempotencyLayer, runtime=runtime)
     app.add_middleware(RequestGate, routes=app.routes, runtime=runtime)
+    route_once(app.router)
     app.add_middleware(RequestContext, access_log=settings.access_log, count_requests=settings.metrics)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app

@@ -13,7 +13,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_address
 import orjson
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from registrar import metrics
@@ -26,6 +26,7 @@ from registrar.problems import (
     Problem,
     ValidationFailed,
 )
+from registrar.routing import MATCHED, RouteTable
 from registrar.runtime import Runtime
 from registrar.services import idempotency
 
@@ -103,22 +104,17 @@ class RequestGate:
 
     def __init__(self, app: ASGIApp, routes: list[BaseRoute], runtime: Runtime) -> None:
         self.app = app
-        self.routes = routes
+        self.routes = RouteTable(routes)
         self.runtime = runtime
         self.trusted_proxies = runtime.settings.trusted_proxy_networks  # parsed once, not per request
 
-    def _route(self, scope: Scope) -> BaseRoute | None:
-        for route in self.routes:
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                return route
-        return None
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self._route(scope) if scope["type"] == "http" else None
-        if route is None:
+        matched = self.routes.match(scope) if scope["type"] == "http" else None
+        if matched is None:
             await self.app(scope, receive, send)
             return
+        scope[MATCHED] = matched  # the router takes it from here (routing.RouteOnce)
+        route = matched[0]
         scope["state"]["route"] = metrics.route_label(getattr(route, "path", metrics.UNMATCHED))
         try:
             receive = self._check_size(scope, receive)
