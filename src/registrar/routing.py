@@ -88,8 +88,11 @@ class RouteOnce:
 
 
 def route_once(router: Router) -> None:
-    """Let `router` take the gate's match. Only for a router without middleware of its own, whose
-    entry is its plain routing (which RouteOnce's shortcut stands for)."""
-    if router.middleware_stack != router.app:
-        raise RuntimeError("the router has middleware of its own: RouteOnce would skip it")
+    """Let `router` take the gate's match. For a full match FastAPI's router does what RouteOnce
+    does, and besides applies the router's form limits, merges an included router's scope and names
+    the route for its telemetry: this app has no form limits, includes no router (its routes are
+    plain, see app.py) and runs with telemetry off. Nor may the router have middleware of its own,
+    which the shortcut would skip."""
+    if router.middleware_stack != router.app or getattr(router, "form_limits", None):
+        raise RuntimeError("the router does more than route: RouteOnce would skip it")
     router.middleware_stack = RouteOnce(router)
