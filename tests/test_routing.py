@@ -61,8 +61,9 @@ async def secret_endpoint() -> dict[str, str]:
 
 
 async def test_a_route_added_after_the_app_was_built_is_still_behind_the_gate(settings: Settings) -> None:
-    """The table is built on the first request, so a route added before it is authenticated like
-    every other; a route the gate does not know would reach its handler without a key."""
+    """Before the first request (the table is built then) or after it (the gate's fallback reads
+    the app's own list of routes), an added route is authenticated like every other; a route the
+    gate did not know would reach its handler without a key."""
     app = create_app(settings)
     app.router.routes.append(
         APIRoute("/added", secret_endpoint, methods=["GET"], openapi_extra=allow(Role.READER))
@@ -73,5 +74,11 @@ async def test_a_route_added_after_the_app_was_built_is_still_behind_the_gate(se
         async with httpx.AsyncClient(transport=transport, base_url="http://registrar.test") as client:
             anonymous = await client.get("/added")
             with_key = await client.get("/added", headers={"authorization": f"Bearer {token}"})
+            app.router.routes.append(
+                APIRoute("/added-later", secret_endpoint, methods=["GET"], openapi_extra=allow(Role.READER))
+            )
+            later_anonymous = await client.get("/added-later")
+            later_with_key = await client.get("/added-later", headers={"authorization": f"Bearer {token}"})
     assert_problem(anonymous, 401, "unauthorized")
-    assert with_key.json() == {"secret": "only for keys"}
+    assert_problem(later_anonymous, 401, "unauthorized")
+    assert with_key.json() == later_with_key.json() == {"secret": "only for keys"}

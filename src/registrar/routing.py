@@ -30,11 +30,12 @@ def _segment_of(route: BaseRoute) -> str | None:
 
 
 class RouteTable:
-    """The routes, narrowed by method and first path segment; the table is built when the app is
-    first called (Starlette builds its middleware then), so routes added before that are in it."""
+    """The routes, narrowed by method and first path segment. The narrowed lists are built when the
+    app is first called (Starlette builds its middleware then); `routes` is the app's own list, so
+    the fallback over every route also sees a route added later."""
 
-    def __init__(self, routes: Sequence[BaseRoute]) -> None:
-        self._routes = list(routes)
+    def __init__(self, routes: list[BaseRoute]) -> None:
+        self._routes = routes
         self._known = {"", *(s for s in map(_segment_of, self._routes) if s is not None)}
         methods = {m for route in self._routes for m in (getattr(route, "methods", None) or ())}
         self._by_key = {(m, s): self._candidates(m, s) for m in methods for s in self._known}

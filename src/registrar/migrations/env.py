@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, make_url
 
 from registrar.models import Base
 
@@ -26,7 +26,7 @@ def on_this_engine(dialect: str) -> Callable[..., bool]:
 
 
 def configure(connection: Connection | None = None) -> None:
-    dialect = connection.dialect.name if connection is not None else url.split(":", 1)[0].split("+", 1)[0]
+    dialect = connection.dialect.name if connection is not None else make_url(url).get_backend_name()
     context.configure(
         connection=connection,
         url=None if connection is not None else url,
